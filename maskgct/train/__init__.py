@@ -1,0 +1,1 @@
+"""Training: one hydra entry point (``python -m maskgct.train``), one LightningModule per task."""

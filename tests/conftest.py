@@ -1,0 +1,36 @@
+"""Shared test set-up: offline hub, the reference fixtures, and single-threaded parity runs."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# A hub lookup must fail fast, never hang on retries: the tests run with no network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+# CI checks ../shared out beside the repository; MASKGCT_FIXTURES points elsewhere if needed.
+FIXTURES = Path(os.environ.get("MASKGCT_FIXTURES", REPO.parent / "shared" / "fixtures" / "amphion"))
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    """The Amphion reference fixtures folder. Fails (never skips) when it is missing."""
+    if not (FIXTURES / "tiny_config.json").is_file():
+        pytest.fail(
+            f"reference fixtures not found at {FIXTURES}: check out ../shared beside the repository "
+            "or set MASKGCT_FIXTURES to the fixtures/amphion folder",
+            pytrace=False,
+        )
+    return FIXTURES
+
+
+@pytest.fixture
+def one_thread():
+    """Run a parity test with one torch thread, as the reference fixtures were made."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
