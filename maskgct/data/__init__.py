@@ -1,0 +1,1 @@
+"""Data: Kaldi-style data dirs, token shards and the lightning data module."""

@@ -1,0 +1,1 @@
+"""Evaluation: WER/CER, speaker similarity, DNSMOS and RTF, offline."""

@@ -1,0 +1,1 @@
+"""Text frontend: normalisation and G2P to the official MaskGCT phone vocabulary."""
