@@ -1,0 +1,97 @@
+"""``python -m maskgct.codecs encode|decode``: audio files ⇄ acoustic codes with a saved acoustic codec.
+
+    python -m maskgct.codecs encode speech.flac speech.codes.safetensors --model DIR
+    python -m maskgct.codecs decode speech.codes.safetensors speech.wav --model DIR
+
+``DIR`` is a folder written by ``AcousticCodec.save_pretrained``. Any input rate and channel count is
+read as 24 kHz mono. A codes file holds ``codes`` int64 ``(T, N)`` and, as metadata, the sample rate,
+the hop and the input's length in samples; the decoded file is 24 kHz mono float WAV of ``T · 480``
+samples (the codec's native length, which may differ from the input's by less than one frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import soundfile as sf
+import torch
+from maskgct.codecs.acoustic_codec import SAMPLE_RATE, AcousticCodec
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from maskgct.audio import load_audio
+
+
+def encode(args: argparse.Namespace) -> None:
+    codec = AcousticCodec.from_pretrained(args.model, args.device)
+    with warnings.catch_warnings():
+        # librosa warns before its fallback reader fails; the error that follows says it all.
+        warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+        wav = torch.from_numpy(load_audio(args.input, SAMPLE_RATE)).to(args.device)
+    codes = codec.encode(wav[None, None])[0]
+    if args.n_quantizers is not None:
+        if not 1 <= args.n_quantizers <= codes.shape[1]:
+            raise ValueError(f"--n-quantizers must lie in 1..{codes.shape[1]}")
+        codes = codes[:, : args.n_quantizers]
+    metadata = {
+        "sample_rate": str(SAMPLE_RATE),
+        "hop_length": str(codec.hop_length),
+        "num_samples": str(wav.shape[0]),
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    save_file({"codes": codes.cpu().contiguous()}, str(args.output), metadata=metadata)
+    print(f"{args.output}: {codes.shape[0]} frames x {codes.shape[1]} codes", file=sys.stderr)
+
+
+def decode(args: argparse.Namespace) -> None:
+    codec = AcousticCodec.from_pretrained(args.model, args.device)
+    if not Path(args.input).is_file():
+        raise ValueError(f"codes file not found: {args.input}")
+    try:
+        codes = load_file(str(args.input))["codes"]
+    except (SafetensorError, OSError, KeyError) as err:
+        raise ValueError(f"{args.input} is not a codes file ({type(err).__name__}: {err})") from None
+    if codes.ndim != 2:
+        raise ValueError(f"{args.input}: codes must have shape (T, N), got {tuple(codes.shape)}")
+    wav = codec.decode(codes[None].to(args.device))[0, 0]
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(args.output), wav.cpu().numpy(), SAMPLE_RATE, subtype="FLOAT")
+    print(f"{args.output}: {wav.shape[0] / SAMPLE_RATE:.2f} s", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m maskgct.codecs", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, run, help_text in (
+        ("encode", encode, "audio file -> codes file (.safetensors)"),
+        ("decode", decode, "codes file -> 24 kHz WAV"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("input", type=Path)
+        command.add_argument("output", type=Path)
+        command.add_argument(
+            "--model", required=True, type=Path, help="acoustic codec folder (save_pretrained)"
+        )
+        command.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+        if name == "encode":
+            command.add_argument("--n-quantizers", type=int, help="keep only the first N code layers")
+        command.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with torch.inference_mode():
+            args.run(args)
+    except (ValueError, OSError, RuntimeError) as err:  # AudioError and CheckpointError are ValueErrors
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
