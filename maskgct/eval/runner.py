@@ -1,0 +1,193 @@
+"""Score generated speech listed in a seed-tts-eval meta list: WER, SIM, DNSMOS, duration ratio, RTF."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from maskgct.eval.asr import CHARACTER_LANGUAGES, DEFAULT_ASR_MODEL, load_asr, normalize_text
+from maskgct.eval.asr import count_errors as align_tokens
+from maskgct.eval.audio import SAMPLE_RATE, load_speech
+from maskgct.eval.meta import MetaEntry, read_meta
+from maskgct.eval.mos import dnsmos
+from maskgct.eval.speaker import DEFAULT_SPEAKER_MODEL, cosine, load_speaker_encoder
+
+METRICS = ("wer", "sim", "dnsmos")
+TIMINGS_FILE = "timings.txt"
+
+
+class EvalError(ValueError):
+    """An evaluation that cannot run: unknown metric, missing audio files, bad timings."""
+
+
+def generated_path(entry: MetaEntry, gen_dir: Path | None) -> Path:
+    """``<gen_dir>/<utt>.wav``; without ``gen_dir``, the ground truth itself (the 'GT' row of a table)."""
+    if gen_dir is None:
+        if entry.gt_wav is None:
+            raise EvalError(
+                f"{entry.utt}: no generated folder given and the meta line has no gt_wav to score"
+            )
+        return entry.gt_wav
+    return gen_dir / f"{entry.utt}.wav"
+
+
+def read_timings(path: str | Path) -> dict[str, float]:
+    """``<utt> <synthesis seconds>`` per line (whitespace separated) → {utt: seconds}."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"timings file not found: {path}")
+    timings = {}
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            utt, seconds = fields
+            timings[utt] = float(seconds)
+        except ValueError:
+            raise EvalError(f"{path}:{line_no}: expected '<utt> <seconds>', got {line!r}") from None
+    return timings
+
+
+def _check_files(entries: Sequence[MetaEntry], gen_dir: Path | None) -> None:
+    """Fail before loading any model, listing how many files are missing and the first few."""
+    missing = []
+    for entry in entries:
+        # The prompt is needed for SIM and for the report's spectrograms, so it must exist in any case.
+        wanted = [generated_path(entry, gen_dir), entry.prompt_wav]
+        if entry.gt_wav is not None:
+            wanted.append(entry.gt_wav)
+        missing += [str(path) for path in wanted if not path.is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise EvalError(f"{len(missing)} audio file(s) missing: {shown}")
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def evaluate(
+    meta: str | Path | Sequence[MetaEntry],
+    gen_dir: str | Path | None,
+    out_dir: str | Path | None = None,
+    metrics: Sequence[str] = METRICS,
+    language: str = "en",
+    asr_model: str = DEFAULT_ASR_MODEL,
+    sim_model: str = DEFAULT_SPEAKER_MODEL,
+    device: str = "cpu",
+    timings: str | Path | dict[str, float] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Score every meta line's generated wav; returns the summary dict; with ``out_dir``, writes a report.
+
+    ``metrics`` is any subset of ``("wer", "sim", "dnsmos")``; the duration ratio (generated / ``gt_wav``) is
+    added for lines with a ground truth, and RTF (synthesis seconds / generated seconds) when ``timings`` (a
+    ``{utt: seconds}`` dict or file) is given or ``<gen_dir>/timings.txt`` exists. Report files:
+    ``results.csv`` (one row per utterance), ``summary.md``, ``summary.json`` and ``report.png``.
+    """
+    entries = read_meta(meta) if isinstance(meta, (str, Path)) else list(meta)
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise EvalError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    gen_dir = Path(gen_dir) if gen_dir is not None else None
+    if gen_dir is not None and not gen_dir.is_dir():
+        raise EvalError(f"generated audio folder not found: {gen_dir}")
+    _check_files(entries, gen_dir)
+    if timings is None and gen_dir is not None and (gen_dir / TIMINGS_FILE).is_file():
+        timings = gen_dir / TIMINGS_FILE
+    if timings is not None and not isinstance(timings, dict):
+        timings = read_timings(timings)
+
+    load_seconds = {}
+    started = time.perf_counter()
+    asr = load_asr(asr_model, device) if "wer" in metrics else None
+    load_seconds["wer"] = time.perf_counter() - started
+    started = time.perf_counter()
+    encoder = load_speaker_encoder(sim_model, device) if "sim" in metrics else None
+    load_seconds["sim"] = time.perf_counter() - started
+
+    metric_seconds: dict[str, float] = defaultdict(float)
+    prompt_embeddings: dict[Path, np.ndarray] = {}
+    rows = []
+    for entry in tqdm(entries, desc="evaluating", unit="utt", disable=not progress):
+        wav = load_speech(generated_path(entry, gen_dir))
+        row: dict = {
+            "utt": entry.utt,
+            "gen_seconds": len(wav) / SAMPLE_RATE,
+            "target_text": entry.target_text,
+        }
+        if asr is not None:
+            started = time.perf_counter()
+            hypothesis = asr.transcribe(wav, language)
+            counts = align_tokens(
+                normalize_text(entry.target_text, language), normalize_text(hypothesis, language)
+            )
+            metric_seconds["wer"] += time.perf_counter() - started
+            row.update(
+                hypothesis=hypothesis,
+                wer=counts.rate,
+                substitutions=counts.substitutions,
+                deletions=counts.deletions,
+                insertions=counts.insertions,
+                ref_tokens=counts.reference_length,
+            )
+        if encoder is not None:
+            started = time.perf_counter()
+            if entry.prompt_wav not in prompt_embeddings:
+                prompt_embeddings[entry.prompt_wav] = encoder.embed(load_speech(entry.prompt_wav))
+            row["sim"] = cosine(encoder.embed(wav), prompt_embeddings[entry.prompt_wav])
+            metric_seconds["sim"] += time.perf_counter() - started
+        if "dnsmos" in metrics:
+            started = time.perf_counter()
+            row.update({f"dnsmos_{name}": score for name, score in dnsmos(wav).items()})
+            metric_seconds["dnsmos"] += time.perf_counter() - started
+        if entry.gt_wav is not None:
+            row["gt_seconds"] = len(load_speech(entry.gt_wav)) / SAMPLE_RATE
+            row["dur_ratio"] = row["gen_seconds"] / row["gt_seconds"]
+        if timings is not None and entry.utt in timings:
+            row["synth_seconds"] = timings[entry.utt]
+            row["rtf"] = timings[entry.utt] / row["gen_seconds"]
+        rows.append(row)
+
+    summary = _summarise(rows, metrics, language, asr_model, sim_model)
+    summary["seconds_per_utt"] = {name: metric_seconds[name] / len(rows) for name in metrics}
+    summary["model_load_seconds"] = {name: load_seconds[name] for name in ("wer", "sim") if name in metrics}
+    if out_dir is not None:
+        from maskgct.eval.report import write_report
+
+        write_report(Path(out_dir), rows, summary, entries, gen_dir)
+    return summary
+
+
+def _summarise(
+    rows: list[dict], metrics: Sequence[str], language: str, asr_model: str, sim_model: str
+) -> dict:
+    summary: dict = {"n": len(rows), "language": language}
+    if "wer" in metrics:
+        summary["wer_unit"] = "char" if language in CHARACTER_LANGUAGES else "word"
+        summary["asr_model"] = asr_model
+        summary["wer"] = _mean([row["wer"] for row in rows])
+        errors = sum(row["substitutions"] + row["deletions"] + row["insertions"] for row in rows)
+        summary["wer_corpus"] = errors / sum(row["ref_tokens"] for row in rows)
+    if "sim" in metrics:
+        summary["sim_model"] = sim_model
+        summary["sim"] = _mean([row["sim"] for row in rows])
+    if "dnsmos" in metrics:
+        for name in ("ovrl", "sig", "bak", "p808"):
+            summary[f"dnsmos_{name}"] = _mean([row[f"dnsmos_{name}"] for row in rows])
+    ratios = [row["dur_ratio"] for row in rows if "dur_ratio" in row]
+    if ratios:
+        summary["dur_ratio"] = _mean(ratios)
+    timed = [row for row in rows if "rtf" in row]
+    if timed:
+        # Total synthesis time over total audio time: long utterances weigh as much as they cost.
+        summary["rtf"] = sum(row["synth_seconds"] for row in timed) / sum(row["gen_seconds"] for row in timed)
+        summary["rtf_utts"] = len(timed)
+    return summary
