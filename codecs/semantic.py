@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -35,7 +36,6 @@ from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Ve
 
 from maskgct.audio import AudioError, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError, load_strict, save_network
-from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
 
 SAMPLE_RATE = 16000
 # The feature extractor normalises each mel bin with an unbiased variance, which needs two fbank frames
@@ -52,7 +52,7 @@ W2V_BERT_PREPROCESSOR = dict(
 
 
 def num_tokens(num_samples: int) -> int:
-    """Tokens for ``num_samples`` of 16 kHz audio: ``ceil(N / 2)`` with ``N = 1 + (L - 400) // 160`` frames."""
+    """Tokens for ``num_samples`` of 16 kHz audio: ``ceil(N / 2)``, ``N = 1 + (L - 400) // 160`` frames."""
     return math.ceil((1 + (num_samples - 400) // 160) / 2) if num_samples >= 400 else 0
 
 
@@ -62,7 +62,7 @@ def num_tokens(num_samples: int) -> int:
 
 @dataclass
 class SemanticCodecConfig:
-    """Hyper-parameters of the semantic codec; the first six are the official ``model.semantic_codec`` block."""
+    """Semantic codec hyper-parameters; the first six are the official ``model.semantic_codec`` block."""
 
     codebook_size: int = 8192
     hidden_size: int = 1024
@@ -302,6 +302,8 @@ class W2vBertFeatures(nn.Module):
         if missing:
             raise CheckpointError(f"{folder}: missing tensor {missing[0]!r} ({len(missing)} missing in all)")
         model.load_state_dict(state, strict=True, assign=True)
+        if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            raise CheckpointError(f"{folder}: unsupported w2v-BERT configuration (tensors left unloaded)")
         if (folder / "preprocessor_config.json").is_file():
             extractor = SeamlessM4TFeatureExtractor.from_pretrained(folder)
         else:
@@ -310,7 +312,7 @@ class W2vBertFeatures(nn.Module):
         return cls(model, extractor, total, mean, var)
 
     def input_features(self, wavs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The feature extractor: ``(input_features (B, T, 160), attention_mask (B, T) int32)``, right-padded."""
+        """Feature extractor: ``(input_features (B, T, 160), attention_mask (B, T) int32)``, right-padded."""
         for i, wav in enumerate(wavs):
             if len(wav) < MIN_SAMPLES:
                 raise AudioError(
@@ -385,7 +387,8 @@ class SemanticTokenizer(nn.Module):
             raise CheckpointError("the tokenizer needs normalisation statistics")
         if codec.config.hidden_size != features.hidden_size:
             raise CheckpointError(
-                f"codec expects {codec.config.hidden_size}-dim features, w2v-BERT gives {features.hidden_size}"
+                f"codec expects {codec.config.hidden_size}-dim features, "
+                f"w2v-BERT gives {features.hidden_size}"
             )
         self.features = features
         self.codec = codec.eval()
@@ -393,7 +396,7 @@ class SemanticTokenizer(nn.Module):
 
     @property
     def num_encoder_layers_total(self) -> int:
-        """Layers of the full w2v-BERT (24 for w2v-bert-2.0): the reference drew one CPU random number each."""
+        """Layers of the full w2v-BERT (24 for w2v-bert-2.0): the reference drew one CPU rand per layer."""
         return self.features.num_layers_total
 
     @property
@@ -413,7 +416,7 @@ class SemanticTokenizer(nn.Module):
         codec_config: dict | SemanticCodecConfig,
         output_layer: int = 17,
     ) -> SemanticTokenizer:
-        """Build from the official pieces: w2v-BERT folder, statistics, ``semantic_codec/model.safetensors``."""
+        """Build from the official pieces: w2v-BERT folder, statistics, semantic_codec/model.safetensors."""
         features = W2vBertFeatures.from_folder(w2v_bert, output_layer, stats_file)
         codec = SemanticCodec.load_amphion(codec_file, codec_config, with_decoder=False)
         return cls(features, codec, str(w2v_bert))
