@@ -50,9 +50,16 @@ def espeak_version() -> str:
 
 def phonemize(lines: list[str], voice: str) -> list[str]:
     """Phonemize cleaned single-line texts; returns one phonemizer string per line (not yet split)."""
-    if not lines:
-        return []
-    return _backend(voice).phonemize(lines, separator=_separator(), strip=True, njobs=1)
+    # phonemizer leaves empty lines out of its output, so only non-empty ones are sent.
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    out = [""] * len(lines)
+    if filled:
+        phonemized = _backend(voice).phonemize(
+            [lines[i] for i in filled], separator=_separator(), strip=True, njobs=1
+        )
+        for i, phones in zip(filled, phonemized, strict=True):
+            out[i] = phones
+    return out
 
 
 def split_punctuation(phones: str) -> str:

@@ -38,7 +38,7 @@ def report_unknown(unknown: Counter, context: str) -> None:
     if unknown:
         listed = ", ".join(f"{symbol!r} x{count}" for symbol, count in unknown.most_common())
         warnings.warn(
-            f"phones not in the MaskGCT vocabulary, left out: {listed} (in {context!r})",
+            f"could not be read into MaskGCT phones, left out: {listed} (in {context!r})",
             UnknownPhoneWarning,
             stacklevel=3,
         )
