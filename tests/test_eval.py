@@ -191,3 +191,24 @@ def test_torchscript_speaker_encoder_plugs_in(tmp_path):
     assert speaker_similarity(tone, tone, encoder) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="TorchScript"):
         TorchScriptSpeakerEncoder(__file__)
+
+
+def test_data_dir_becomes_a_meta_list_and_scores_its_ground_truth(speech, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    utts = [f"joe-{entry.utt}" for entry in speech["entries"]]
+    maps = {
+        "wav.scp": [f"{utt} {entry.gt_wav}" for utt, entry in zip(utts, speech["entries"], strict=True)],
+        "text": [f"{utt} {entry.target_text}" for utt, entry in zip(utts, speech["entries"], strict=True)],
+        "utt2spk": [f"{utt} joe" for utt in utts],
+        "spk2utt": ["joe " + " ".join(utts)],
+    }
+    for name, lines in maps.items():
+        (data / name).write_text("\n".join(lines) + "\n")
+    assert main(["--data-dir", str(data), "--write-meta", str(tmp_path / "meta.lst")]) == 0
+    entries = read_meta(tmp_path / "meta.lst")
+    assert [entry.utt for entry in entries] == utts
+    assert entries[0].prompt_wav == speech["entries"][1].gt_wav and entries[0].prompt_text == SENTENCES[1]
+    assert entries[-1].prompt_wav == speech["entries"][0].gt_wav  # wraps round within the speaker
+    summary = evaluate(entries[:2], None, metrics=("wer",), progress=False)  # no gen dir: score gt_wav
+    assert summary["n"] == 2 and summary["wer"] < 0.2

@@ -6,7 +6,7 @@
 """
 
 from maskgct.eval.asr import WhisperASR, error_counts, normalize_text, wer
-from maskgct.eval.meta import MetaEntry, MetaError, read_meta, write_meta
+from maskgct.eval.meta import MetaEntry, MetaError, meta_from_datadir, read_meta, write_meta
 from maskgct.eval.runner import METRICS, EvalError, evaluate
 from maskgct.eval.speaker import speaker_similarity
 
@@ -18,6 +18,7 @@ __all__ = [
     "WhisperASR",
     "error_counts",
     "evaluate",
+    "meta_from_datadir",
     "normalize_text",
     "read_meta",
     "speaker_similarity",

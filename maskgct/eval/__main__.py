@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from maskgct.eval.asr import DEFAULT_ASR_MODEL
-from maskgct.eval.meta import FORMAT
+from maskgct.eval.meta import FORMAT, meta_from_datadir, read_meta, write_meta
 from maskgct.eval.runner import METRICS, evaluate
 from maskgct.eval.speaker import DEFAULT_SPEAKER_MODEL
 
@@ -16,7 +16,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m maskgct.eval",
         description="WER, speaker similarity, DNSMOS, duration ratio and RTF of generated speech, offline.",
     )
-    parser.add_argument("--meta", required=True, help=f"seed-tts-eval meta list: {FORMAT}")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--meta", help=f"seed-tts-eval meta list: {FORMAT}")
+    source.add_argument(
+        "--data-dir", help="Kaldi data dir instead: each utterance prompted by the speaker's next one"
+    )
+    parser.add_argument(
+        "--write-meta", help="only write the meta list (e.g. from --data-dir) here, then stop"
+    )
     parser.add_argument(
         "--gen-dir",
         help="folder of generated <utt>.wav files; omitted: score the meta list's gt_wav recordings",
@@ -49,8 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     metrics = tuple(name.strip() for name in args.metrics.split(",") if name.strip())
     try:
+        entries = read_meta(args.meta) if args.meta else meta_from_datadir(args.data_dir)
+        if args.write_meta:
+            write_meta(args.write_meta, entries)
+            print(f"wrote {len(entries)} lines to {args.write_meta}")
+            return 0
         summary = evaluate(
-            args.meta,
+            entries,
             args.gen_dir,
             args.out,
             metrics=metrics,

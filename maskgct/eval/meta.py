@@ -106,3 +106,34 @@ def write_meta(path: str | Path, entries: list[MetaEntry], relative: bool = True
         lines.append("|".join(as_field(field) for field in fields))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def meta_from_datadir(directory: str | Path) -> list[MetaEntry]:
+    """A meta list from a Kaldi data dir: each utterance is the target, its own recording the ground truth.
+
+    The prompt is the speaker's next utterance (sorted order, wrapping round), so scoring the data dir's own
+    recordings gives the ground-truth row of a results table, and the list can drive batch inference. A
+    speaker with a single utterance is prompted with that utterance itself. Data dirs with ``segments`` are
+    refused: a meta line names whole files.
+    """
+    from maskgct.data.datadir import read_datadir
+
+    data = read_datadir(directory)
+    if data.segments:
+        raise MetaError(
+            f"{directory}: data dirs with segments cannot be evaluated; write one file per utterance"
+        )
+    entries = []
+    for utts in data.spk2utt.values():
+        for index, utt in enumerate(utts):
+            prompt = utts[(index + 1) % len(utts)]
+            entries.append(
+                MetaEntry(
+                    utt=utt,
+                    prompt_text=data.text[prompt],
+                    prompt_wav=data.audio_path(prompt),
+                    target_text=data.text[utt],
+                    gt_wav=data.audio_path(utt),
+                )
+            )
+    return entries

@@ -131,6 +131,7 @@ def plot_report(
 ) -> None:
     """Histograms of the per-utterance metrics, then prompt/generated mel spectrograms of the worst lines."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from maskgct.eval.runner import generated_path
 
@@ -155,6 +156,7 @@ def plot_report(
         ax.axvline(values.mean(), color="tab:red", linestyle="--", label=f"mean {values.mean():.3f}")
         ax.set_xlabel(label, fontsize=9)
         ax.set_ylabel("utterances", fontsize=9)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     axes = bottom.subplots(len(chosen), 2, squeeze=False)
     for (prompt_ax, gen_ax), row in zip(axes, chosen, strict=True):

@@ -10,6 +10,7 @@ comparable with resemblyzer's (GE2E cosines of same-speaker pairs sit around 0.8
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -34,7 +35,10 @@ class ResemblyzerSpeakerEncoder:
     name = "resemblyzer"
 
     def __init__(self, device: str = "cpu"):
-        from resemblyzer import VoiceEncoder
+        with warnings.catch_warnings():
+            # webrtcvad (resemblyzer's VAD) imports the deprecated pkg_resources; the warning is noise here.
+            warnings.simplefilter("ignore", UserWarning)
+            from resemblyzer import VoiceEncoder
 
         self.encoder = VoiceEncoder(device, verbose=False)
 
