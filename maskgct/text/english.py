@@ -14,39 +14,30 @@ from maskgct.text.normalize import clean_for_espeak, expand_english
 # looks at the last character only, so e.g. a final "ð" or "ɚ" gets none).
 _BOUNDARY_AFTER = set("p⁼ʰmftnlkxʃs`ɹaoəɛɪeɑʊŋiuɥwæjː")
 
-# Official merges, applied in this order, each until nothing changes: a pattern of consecutive pieces
-# becomes one piece.
-_MERGES = [
-    (("t", "ɹ"), "tɹ"),
-    (("d", "ɹ"), "dɹ"),
-    (("t", "s"), "ts"),
-    (("d", "z"), "dz"),
-    (("ɪ", "ɹ"), "ɪɹ"),
-    (("ɐ",), "ɚ"),
-    (("ᵻ",), "ɪ"),
-    (("əl",), "l"),
-    (("x",), "k"),
-    (("ɬ",), "l"),
-    (("ʔ",), "t"),
-    (("n̩",), "n"),
-    (("oː", "ɹ"), "oːɹ"),
-]
+# Official merges ("t|ɹ" -> "tɹ", ...), applied by the reference in this order, each until nothing changes:
+# the five pair merges, then the one-piece replacements, then "oː|ɹ". No piece is both the second of one
+# pair and the first of another, and no replacement creates a first piece of "oː|ɹ", so one left-to-right
+# pass per group gives the same result.
+_PAIR_MERGES = {("t", "ɹ"): "tɹ", ("d", "ɹ"): "dɹ", ("t", "s"): "ts", ("d", "z"): "dz", ("ɪ", "ɹ"): "ɪɹ"}
+_REPLACEMENTS = {"ɐ": "ɚ", "ᵻ": "ɪ", "əl": "l", "x": "k", "ɬ": "l", "ʔ": "t", "n̩": "n"}
+_LATE_PAIR_MERGES = {("oː", "ɹ"): "oːɹ"}
+
+
+def _merge_pairs(pieces: list[str], merges: dict[tuple[str, str], str]) -> list[str]:
+    out: list[str] = []
+    for piece in pieces:
+        merged = merges.get((out[-1], piece)) if out else None
+        if merged is None:
+            out.append(piece)
+        else:
+            out[-1] = merged
+    return out
 
 
 def _merge(pieces: list[str]) -> list[str]:
-    for pattern, merged in _MERGES:
-        width = len(pattern)
-        out: list[str] = []
-        i = 0
-        while i < len(pieces):
-            if tuple(pieces[i : i + width]) == pattern:
-                out.append(merged)
-                i += width
-            else:
-                out.append(pieces[i])
-                i += 1
-        pieces = out
-    return pieces
+    pieces = _merge_pairs(pieces, _PAIR_MERGES)
+    pieces = [_REPLACEMENTS.get(piece, piece) for piece in pieces]
+    return _merge_pairs(pieces, _LATE_PAIR_MERGES)
 
 
 def postprocess(phones: str) -> list[str]:

@@ -118,7 +118,13 @@ def _fraction(match: re.Match) -> str:
 
 
 def _cardinal(match: re.Match) -> str:
-    number = int(match.group(0))
+    return _cardinal_words(match.group(0))
+
+
+@lru_cache(maxsize=4096)
+def _cardinal_words(digits: str) -> str:
+    """inflect is slow per call (run-time type checks), and the same numbers recur, so results are kept."""
+    number = int(digits)
     words = _inflect().number_to_words
     # 1001..2999 are read like years: "nineteen ninety-nine", "two thousand five", "eighteen hundred".
     if 1000 < number < 3000:
