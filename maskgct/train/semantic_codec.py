@@ -34,6 +34,8 @@ class SemanticCodecTask(L.LightningModule):
         vq_weight: float = 1.0,
     ):
         super().__init__()
+        # Plain Python types (hydra passes ListConfig/DictConfig), so checkpoints load with weights_only=True.
+        model, betas = dict(model), tuple(float(b) for b in betas)
         self.save_hyperparameters()
         config = SemanticCodecConfig(**model)
         if not config.with_decoder:
