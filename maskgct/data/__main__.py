@@ -1,0 +1,189 @@
+"""``python -m maskgct.data <command>``: data dirs, corpora and token dumps.
+
+Commands:
+  validate DATA_DIR            check format, sorting, consistency and that every audio file opens
+  fix DATA_DIR                 rewrite the files sorted, regenerate spk2utt
+  synth OUT_DIR                synthesise the offline multi-speaker corpus (train/dev/test data dirs)
+  libritts SRC OUT_DIR         LibriTTS subset folders → data dirs
+  extract DATA_DIR DUMP_DIR    phone ids, semantic tokens and acoustic codes in shards (--nj jobs, resumable)
+  info DUMP_DIR                utterances, frames and rejected count of a dump dir
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from maskgct.data.datadir import DataDirError, read_datadir, validate_datadir, write_datadir
+
+
+def _validate(args) -> int:
+    data, problems = validate_datadir(args.data_dir, check_audio=not args.no_audio)
+    for problem in problems:
+        print(f"{args.data_dir}: {problem}", file=sys.stderr)
+    speakers = len(data.spk2utt)
+    status = "FAILED" if problems else "OK"
+    counts = f"{len(data.utt2spk)} utterances, {speakers} speakers, {len(problems)} problems"
+    print(f"{args.data_dir}: {counts}: {status}")
+    return 1 if problems else 0
+
+
+def _fix(args) -> int:
+    write_datadir(args.data_dir, read_datadir_unsorted(Path(args.data_dir)))
+    print(f"{args.data_dir}: rewritten sorted")
+    return 0
+
+
+def read_datadir_unsorted(directory: Path):
+    """Sort each file in place (byte order), then read it (Kaldi's ``fix_data_dir.sh``, common case)."""
+    for name in ("wav.scp", "text", "utt2spk", "segments"):
+        path = directory / name
+        if path.is_file():
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            path.write_text("".join(f"{line}\n" for line in sorted(lines, key=str.encode)), encoding="utf-8")
+    spk2utt = directory / "spk2utt"
+    if spk2utt.is_file():
+        spk2utt.unlink()
+    return read_datadir(directory)
+
+
+def _synth(args) -> int:
+    from maskgct.data import synth
+
+    voices = synth.available_voices()
+    if args.voices:
+        wanted = set(args.voices.split(","))
+        unknown = wanted - {v.speaker for v in voices}
+        if unknown:
+            raise ValueError(f"unknown or unavailable voice {sorted(unknown)[0]!r}")
+        voices = [v for v in voices if v.speaker in wanted]
+    heldout = tuple(args.heldout.split(",")) if args.heldout else synth.DEFAULT_HELDOUT
+    sets = synth.build_corpus(
+        args.out_dir, voices, args.utts_per_speaker, args.dev_per_speaker, heldout, args.sentences, args.nj
+    )
+    for name, data in sets.items():
+        print(f"{Path(args.out_dir) / name}: {len(data.utt2spk)} utterances, {len(data.spk2utt)} speakers")
+    return 0
+
+
+def _libritts(args) -> int:
+    from maskgct.data.libritts import prepare_libritts
+
+    data = prepare_libritts(
+        args.src, args.out_dir, args.subsets.split(","), normalized=not args.original_text
+    )
+    print(f"{args.out_dir}: {len(data.utt2spk)} utterances, {len(data.spk2utt)} speakers")
+    return 0
+
+
+def _extract(args) -> int:
+    from maskgct.data.extract import TokenExtractorConfig, extract
+
+    config = TokenExtractorConfig(
+        fields=tuple(args.fields.split(",")),
+        language=args.language,
+        semantic_codec=args.semantic_codec,
+        acoustic_codec=args.acoustic_codec,
+        device=args.device,
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds,
+    )
+    summary = extract(
+        args.data_dir, args.dump_dir, factory_arg=config, nj=args.nj, shard_bytes=args.shard_mb << 20
+    )
+    print(
+        f"{args.dump_dir}: {summary['written']} written, {summary['rejected']} rejected "
+        f"(see rejected.txt), {summary['shards']} shards"
+    )
+    return 0
+
+
+def _info(args) -> int:
+    from maskgct.data.shards import read_index
+
+    dump_dir = Path(args.dump_dir)
+    rows = [row for _, shard_rows in read_index(dump_dir) for row in shard_rows]
+    if not rows:
+        raise ValueError(f"{dump_dir}: no shards")
+    frames = sum(row["semantic"][1] for row in rows if "semantic" in row)
+    rejected = dump_dir / "rejected.txt"
+    info = {
+        "utterances": len(rows),
+        "speakers": len({row["spk"] for row in rows}),
+        "semantic_frames": frames,
+        "hours": round(frames / 50 / 3600, 3),
+        "rejected": len(rejected.read_text().splitlines()) if rejected.is_file() else 0,
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m maskgct.data", description=__doc__.split("\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("validate", help="check a data dir")
+    p.add_argument("data_dir")
+    p.add_argument("--no-audio", action="store_true", help="skip opening the audio files")
+    p.set_defaults(run=_validate)
+
+    p = commands.add_parser("fix", help="sort a data dir's files and regenerate spk2utt")
+    p.add_argument("data_dir")
+    p.set_defaults(run=_fix)
+
+    p = commands.add_parser("synth", help="build the synthetic multi-speaker corpus")
+    p.add_argument("out_dir")
+    p.add_argument("--utts-per-speaker", type=int, default=40)
+    p.add_argument("--dev-per-speaker", type=int, default=2)
+    p.add_argument("--voices", default="", help="comma-separated speaker names (default: all available)")
+    p.add_argument("--heldout", default="", help="comma-separated held-out speakers (zero-shot test set)")
+    p.add_argument("--sentences", default=None, help="sentence list, one per line (default: the shipped one)")
+    p.add_argument("--nj", type=int, default=1)
+    p.set_defaults(run=_synth)
+
+    p = commands.add_parser("libritts", help="LibriTTS subsets → one data dir")
+    p.add_argument("src", help="the LibriTTS folder holding train-clean-100/ etc.")
+    p.add_argument("out_dir")
+    p.add_argument("--subsets", default="train-clean-100")
+    p.add_argument(
+        "--original-text", action="store_true", help="use *.original.txt instead of *.normalized.txt"
+    )
+    p.set_defaults(run=_libritts)
+
+    p = commands.add_parser("extract", help="extract token shards from a data dir")
+    p.add_argument("data_dir")
+    p.add_argument("dump_dir")
+    p.add_argument("--fields", default="phone_ids,semantic,acoustic")
+    p.add_argument("--semantic-codec", default=None, help="trained semantic codec dir")
+    p.add_argument("--acoustic-codec", default=None, help="trained acoustic codec dir")
+    p.add_argument("--language", default="en")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--min-seconds", type=float, default=0.3)
+    p.add_argument("--max-seconds", type=float, default=30.0)
+    p.add_argument("--nj", type=int, default=1)
+    p.add_argument("--shard-mb", type=int, default=256)
+    p.set_defaults(run=_extract)
+
+    p = commands.add_parser("info", help="summarise a dump dir")
+    p.add_argument("dump_dir")
+    p.set_defaults(run=_info)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "sentences", "unset") is None:
+        from maskgct.data.synth import SENTENCES
+
+        args.sentences = SENTENCES
+    try:
+        return args.run(args)
+    except (DataDirError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Token dumps: utterances' phone ids, semantic tokens and acoustic codes, packed in shards with an index.
+
+A dump dir holds, per shard ``<name>``:
+
+* ``<name>.safetensors``: one flat array per field, the utterances' arrays concatenated
+  (``phone_ids`` int16 ``(N,)``, ``semantic`` int16 ``(N,)``, ``acoustic`` int16 ``(N, 12)``);
+* ``<name>.jsonl``: one line per utterance: ``{"utt", "spk", "<field>": [offset, length], ...}``.
+
+The index is written after its shard, and both by rename, so a shard that has an index is complete: a killed
+extraction leaves no half shard behind. Files are memory-mapped on read, so random access to one utterance
+touches only its bytes, and 100k hours (≈ 2·10¹⁰ frames) fit in a few thousand shards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+FIELDS = ("phone_ids", "semantic", "acoustic")
+# Token ids are < 2**15 (phones < 1024, semantic 8192, acoustic 1024 per codebook): int16 halves the disk.
+STORE_DTYPE = np.int16
+
+
+class DumpError(ValueError):
+    """A dump dir that is missing, empty or lacks a field a task needs."""
+
+
+class ShardWriter:
+    """Append utterances to ``<prefix>-NNNNN`` shards of about ``shard_bytes`` bytes each in ``out_dir``."""
+
+    def __init__(self, out_dir: str | Path, prefix: str, shard_bytes: int = 256 << 20, first_index: int = 0):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.shard_bytes = shard_bytes
+        self.shard_index = first_index
+        self._reset()
+
+    def _reset(self) -> None:
+        self._arrays: dict[str, list[np.ndarray]] = {}
+        self._offsets: dict[str, int] = {}
+        self._rows: list[dict] = []
+        self._bytes = 0
+
+    def add(self, utt: str, spk: str, arrays: dict[str, np.ndarray]) -> None:
+        """Buffer one utterance; ``arrays`` maps a field of FIELDS to its ``(T,)`` or ``(T, 12)`` ids."""
+        row: dict = {"utt": utt, "spk": spk}
+        for name, array in arrays.items():
+            if name not in FIELDS:
+                raise DumpError(f"unknown field {name!r}; expected one of {FIELDS}")
+            array = np.asarray(array)
+            if array.size and (
+                array.min() < np.iinfo(STORE_DTYPE).min or array.max() > np.iinfo(STORE_DTYPE).max
+            ):
+                raise DumpError(f"{utt}: {name} ids out of the int16 range")
+            array = array.astype(STORE_DTYPE)
+            offset = self._offsets.get(name, 0)
+            row[name] = [offset, int(array.shape[0])]
+            self._arrays.setdefault(name, []).append(array)
+            self._offsets[name] = offset + int(array.shape[0])
+            self._bytes += array.nbytes
+        self._rows.append(row)
+        if self._bytes >= self.shard_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered utterances as one complete shard (nothing when the buffer is empty)."""
+        if not self._rows:
+            return
+        name = f"{self.prefix}-{self.shard_index:05d}"
+        tensors = {
+            field: np.ascontiguousarray(np.concatenate(parts)) for field, parts in self._arrays.items()
+        }
+        tmp = self.out_dir / f".{name}.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.out_dir / f"{name}.safetensors")
+        tmp = self.out_dir / f".{name}.jsonl.tmp"
+        with open(tmp, "w", encoding="utf-8") as index:
+            for row in self._rows:
+                index.write(json.dumps(row) + "\n")
+        os.replace(tmp, self.out_dir / f"{name}.jsonl")
+        self.shard_index += 1
+        self._reset()
+
+
+@dataclass
+class Entry:
+    utt: str
+    spk: str
+    shard: int
+    spans: dict[str, tuple[int, int]]
+
+
+def read_index(dump_dir: Path, prefix: str = "") -> list[tuple[str, list[dict]]]:
+    """``[(shard name, rows)]`` of the complete shards in ``dump_dir`` whose name starts with ``prefix``."""
+    out = []
+    for index in sorted(dump_dir.glob(f"{prefix}*.jsonl")):
+        if not (dump_dir / f"{index.stem}.safetensors").is_file():
+            continue
+        with open(index, encoding="utf-8") as lines:
+            out.append((index.stem, [json.loads(line) for line in lines]))
+    return out
+
+
+class TokenDump:
+    """Random access to the utterances of a dump dir: ``dump[i] -> {"utt", "spk", field: int64 array}``."""
+
+    def __init__(self, dump_dir: str | Path, fields: tuple[str, ...] = FIELDS):
+        self.dump_dir = Path(dump_dir)
+        if not self.dump_dir.is_dir():
+            raise DumpError(f"dump dir not found: {self.dump_dir}")
+        self.fields = tuple(fields)
+        self.shard_names: list[str] = []
+        self.entries: list[Entry] = []
+        for shard, (name, rows) in enumerate(read_index(self.dump_dir)):
+            self.shard_names.append(name)
+            for row in rows:
+                missing = [f for f in self.fields if f not in row]
+                if missing:
+                    raise DumpError(f"{self.dump_dir}/{name}: utterance {row['utt']} has no {missing[0]!r}")
+                spans = {f: tuple(row[f]) for f in self.fields}
+                self.entries.append(Entry(row["utt"], row["spk"], shard, spans))
+        if not self.entries:
+            raise DumpError(f"{self.dump_dir}: no shards (run extraction first)")
+        self.entries.sort(key=lambda e: e.utt)
+        self._handles: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getstate__(self) -> dict:
+        # Open file handles do not pickle; each DataLoader worker reopens the shards it reads.
+        state = self.__dict__.copy()
+        state["_handles"] = {}
+        return state
+
+    def length(self, index: int, field: str = "semantic") -> int:
+        return self.entries[index].spans[field][1]
+
+    def _shard(self, shard: int):
+        if shard not in self._handles:
+            path = self.dump_dir / f"{self.shard_names[shard]}.safetensors"
+            self._handles[shard] = safe_open(str(path), framework="np")
+        return self._handles[shard]
+
+    def __getitem__(self, index: int) -> dict:
+        entry = self.entries[index]
+        shard = self._shard(entry.shard)
+        item: dict = {"utt": entry.utt, "spk": entry.spk}
+        for field in self.fields:
+            offset, length = entry.spans[field]
+            item[field] = shard.get_slice(field)[offset : offset + length].astype(np.int64)
+        return item
