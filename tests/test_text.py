@@ -14,6 +14,7 @@ from maskgct.text import (
     split_runs,
     text_to_ids,
     text_to_phones,
+    texts_to_ids,
 )
 from maskgct.text.__main__ import main
 from maskgct.text.mandarin import merge_words, syllable_symbols
@@ -103,6 +104,8 @@ def test_errors_and_unknown_characters():
         text_to_ids("。！", "zh")
     with pytest.raises(ValueError, match="must be a string"):
         text_to_ids(None)
+    with pytest.raises(ValueError, match="list of texts"):
+        texts_to_ids("one text")
 
 
 def test_cli(capsys):

@@ -99,6 +99,8 @@ def texts_to_phones(
     texts: list[str], language: str = "en", strict_reference: bool = False
 ) -> list[list[str]]:
     """A batch of texts -> vocabulary symbols per text (English runs share one espeak call)."""
+    if isinstance(texts, str):
+        raise ValueError("texts_to_phones / texts_to_ids take a list of texts; use text_to_ids for one")
     plans = [_plan(text, language, strict_reference) for text in texts]
     by_kind: dict[str, list[str]] = {}
     for plan in plans:
