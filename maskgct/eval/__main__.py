@@ -39,6 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="faster-whisper model name or CTranslate2 folder; default the bundled, offline tiny.en",
     )
     parser.add_argument(
+        "--asr-compute-type",
+        default="auto",
+        help="CTranslate2 compute type: auto (int8 on CPU), float32, ...",
+    )
+    parser.add_argument(
         "--sim-model",
         default=DEFAULT_SPEAKER_MODEL,
         help="'resemblyzer' (default, offline) or a TorchScript speaker encoder file (e.g. WavLM-ECAPA)",
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             asr_model=args.asr_model,
             sim_model=args.sim_model,
             device=args.device,
+            asr_compute_type=args.asr_compute_type,
             timings=args.timings,
             progress=not args.no_progress,
         )

@@ -82,6 +82,7 @@ def evaluate(
     asr_model: str = DEFAULT_ASR_MODEL,
     sim_model: str = DEFAULT_SPEAKER_MODEL,
     device: str = "cpu",
+    asr_compute_type: str = "auto",
     timings: str | Path | dict[str, float] | None = None,
     progress: bool = True,
 ) -> dict:
@@ -107,7 +108,7 @@ def evaluate(
 
     load_seconds = {}
     started = time.perf_counter()
-    asr = load_asr(asr_model, device) if "wer" in metrics else None
+    asr = load_asr(asr_model, device, asr_compute_type) if "wer" in metrics else None
     load_seconds["wer"] = time.perf_counter() - started
     started = time.perf_counter()
     encoder = load_speaker_encoder(sim_model, device) if "sim" in metrics else None
