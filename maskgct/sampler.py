@@ -125,7 +125,8 @@ def decode_layer(
         t_i = times[i]
         cond, uncond = hidden_fn(seq, mask, t_i * torch.ones(batch_size, device=device))
         hidden = cond if uncond is None else guide(cond, uncond, cfg, rescale_cfg, per_sample=mode == "fast")
-        filtered = top_k_filter(head(hidden), filter_thres)
+        # float32 even when the network runs under half-precision autocast (fast mode on GPU).
+        filtered = top_k_filter(head(hidden).float(), filter_thres)
         if i == steps - 1 and steps > 1:
             sampled = filtered.argmax(dim=-1)
         else:
