@@ -44,6 +44,8 @@ class ResumableBatchSampler:
         self.seed = seed
         self.epoch = 0
         self.skip = 0
+        # Lightning calls ``set_epoch`` on ``loader.sampler`` and ``loader.batch_sampler.sampler`` only.
+        self.sampler = self
 
     def make_batches(self, epoch: int) -> list[list[int]]:
         raise NotImplementedError

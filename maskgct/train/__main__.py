@@ -5,51 +5,128 @@ The contract every task follows (see ``conf/train.yaml``):
 * ``cfg.task`` is a LightningModule (``_target_``), built with ``model=<cfg.model as a dict>`` plus the
   task's own keys (losses, optimiser);
 * ``cfg.data`` is a LightningDataModule (``_target_``);
-* ``cfg.trainer`` holds ``lightning.Trainer`` arguments.
+* ``cfg.trainer`` holds ``lightning.Trainer`` arguments; ``trainer=ddp`` runs lightning's DDP (gloo on CPU);
+* optional ``callbacks``: a list of extra ``_target_`` callbacks (``+callbacks=[...]``).
 
 Checkpoints go to ``<exp_dir>/checkpoints`` every ``ckpt_every_n_steps`` steps; if ``last.ckpt`` is there,
-the run resumes from it, so a killed run is restarted with the same command.
+the run resumes from it, so a killed run is restarted with the same command. Resuming is exact: the
+checkpoint carries the RNG states, and our data modules skip the batches already trained on, so the loss
+curve continues as if the run had never stopped. When training ends, the network is exported to
+``<exp_dir>/model`` (the task's ``export(dir)`` when it has one, else ``maskgct.checkpoint.save_network``).
 """
 
+from __future__ import annotations
+
+import random
 from pathlib import Path
 
 import hydra
 import lightning as L
+import numpy as np
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from maskgct.checkpoint import save_network
+
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+class RngStateCallback(L.Callback):
+    """Save the torch, numpy and Python RNG states in checkpoints; restore them when training restarts.
+
+    Restored at ``on_train_start``, after the data loaders are built, so that nothing lightning does
+    while setting up draws from the restored streams. Masks, prompt lengths and dropout then repeat exactly.
+    """
+
+    def __init__(self):
+        self._pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        kind, keys, position, has_gauss, cached = np.random.get_state()
+        state = {
+            "torch": torch.get_rng_state(),
+            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
+            "python": random.getstate(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._pending = state_dict
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        torch.set_rng_state(state["torch"])
+        kind, keys, position, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+        python = state["python"]
+        random.setstate((python[0], tuple(python[1]), python[2]))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Build the module, data and trainer of a composed config (no training)."""
     L.seed_everything(cfg.seed, workers=True)
     exp_dir = Path(cfg.exp_dir)
-    module = instantiate(cfg.task, model=OmegaConf.to_container(cfg.model, resolve=True), _recursive_=False)
-    datamodule = instantiate(cfg.data, _recursive_=False)
+    # _convert_="all": plain lists and dicts, so hyper-parameters in checkpoints load with weights_only=True.
+    module = instantiate(
+        cfg.task, model=OmegaConf.to_container(cfg.model, resolve=True), _recursive_=False, _convert_="all"
+    )
+    datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=exp_dir / "checkpoints",
+        filename="{step}",
         every_n_train_steps=cfg.ckpt_every_n_steps,
         save_last=True,
-        save_top_k=-1,
+        save_top_k=1,  # with no monitored metric: keep the newest step checkpoint beside last.ckpt
     )
+    extra = [instantiate(c) for c in cfg.get("callbacks", None) or []]
     loggers = [
         L.pytorch.loggers.CSVLogger(exp_dir, name="logs", version=""),
         L.pytorch.loggers.TensorBoardLogger(exp_dir, name="tensorboard", version=""),
     ]
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    # Our data modules split batches over ranks themselves (and resume mid-epoch); lightning must not
+    # wrap their samplers in a DistributedSampler.
+    trainer_args.setdefault("use_distributed_sampler", False)
+    if not module.automatic_optimization:
+        # Manual optimisation (the GAN codec) clips its gradients itself; lightning refuses to.
+        trainer_args.pop("gradient_clip_val", None)
     trainer = L.Trainer(
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        **trainer_args,
         default_root_dir=exp_dir,
-        callbacks=[checkpoints],
+        callbacks=[checkpoints, RngStateCallback(), *extra],
         logger=loggers,
     )
     return module, datamodule, trainer
+
+
+def export(module: L.LightningModule, directory: Path, name: str) -> None:
+    """Write the trained network for inference and token extraction."""
+    if hasattr(module, "export"):
+        module.export(directory)
+    else:
+        save_network(module.net, directory, name)
+
+
+def task_name() -> str:
+    """The ``task`` group's choice (``t2s``, ``s2a_full``, ...) names the exported network."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.choices["task"] if HydraConfig.initialized() else "network"
 
 
 def train(cfg: DictConfig) -> L.Trainer:
     module, datamodule, trainer = build(cfg)
     last = Path(cfg.exp_dir) / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+    if trainer.is_global_zero and not trainer.interrupted:
+        export(module, Path(cfg.exp_dir) / "model", task_name())
     return trainer
 
 

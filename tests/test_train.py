@@ -1,0 +1,182 @@
+"""Training entry point: every task runs on tiny configs, a SIGKILLed run resumes exactly, DDP over gloo."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hydra import compose, initialize_config_dir
+from test_train_fakes import write_token_dump
+
+from maskgct.data.datadir import DataDir, write_datadir
+from maskgct.train.__main__ import CONF_DIR, build, train
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+def compose_cfg(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def audio_datadir(root: Path) -> Path:
+    """Four 1.2 s utterances of two 'speakers' (tones + noise)."""
+    data = DataDir({}, {}, {})
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        utt, path = f"spk{i % 2}-{i:03d}", root / f"{i}.wav"
+        t = np.arange(int(1.2 * 24000)) / 24000
+        wav = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) + 0.01 * rng.standard_normal(t.shape)
+        sf.write(path, wav.astype(np.float32), 24000)
+        data.wav_scp[utt], data.text[utt], data.utt2spk[utt] = str(path), "a b", f"spk{i % 2}"
+    write_datadir(root / "data", data)
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def token_dump(tmp_path_factory) -> Path:
+    return write_token_dump(tmp_path_factory.mktemp("dump"))
+
+
+@pytest.mark.parametrize("task", ["t2s", "s2a_1layer", "s2a_full"])
+def test_token_tasks_fast_dev_run(task, token_dump, tmp_path):
+    cfg = compose_cfg(
+        [
+            f"task={task}",
+            f"exp_dir={tmp_path}",
+            f"data.train_dump={token_dump}",
+            "data.max_frames=120",
+            "+trainer.fast_dev_run=2",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
+    trainer = train(cfg)
+    assert trainer.global_step == 2
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert (tmp_path / "model" / "network.safetensors").is_file()  # exported (no hydra runtime: generic name)
+
+
+def test_acoustic_codec_fast_dev_run(tmp_path):
+    data_dir = audio_datadir(tmp_path)
+    cfg = compose_cfg(
+        [
+            "task=acoustic_codec",
+            f"exp_dir={tmp_path / 'exp'}",
+            f"data.train_dir={data_dir}",
+            "data.batch_size=2",
+            "data.segment_seconds=0.4",
+            "+trainer.fast_dev_run=1",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
+    trainer = train(cfg)
+    assert trainer.global_step >= 1
+    assert (tmp_path / "exp" / "model" / "acoustic_encoder.safetensors").is_file()
+
+
+def test_semantic_codec_fast_dev_run(tmp_path, fixtures):
+    data_dir = audio_datadir(tmp_path)
+    cfg = compose_cfg(
+        [
+            "task=semantic_codec",
+            f"exp_dir={tmp_path / 'exp'}",
+            f"data.train_dir={data_dir}",
+            "data.batch_size=2",
+            "data.segment_seconds=0.5",
+            f"task.w2v_bert={fixtures / 'w2v_bert_tiny'}",
+            f"task.stats={fixtures / 'w2v_stats_tiny.safetensors'}",
+            "task.output_layer=3",
+            "+trainer.fast_dev_run=1",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
+    trainer = train(cfg)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def read_losses(exp_dir: Path) -> dict[int, float]:
+    """step → train/loss; a step logged twice (before a kill and after the restart) keeps the later value."""
+    out = {}
+    with open(exp_dir / "logs" / "metrics.csv") as rows:
+        for row in csv.DictReader(rows):
+            if row.get("train/loss"):
+                out[int(row["step"])] = float(row["train/loss"])
+    return out
+
+
+def run_train(args: list[str]) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "maskgct.train", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_sigkill_then_restart_continues_the_same_loss_curve(token_dump, tmp_path, one_thread):
+    common = [
+        "task=t2s",
+        f"data.train_dump={token_dump}",
+        "data.max_frames=80",
+        "trainer.max_steps=16",
+        "ckpt_every_n_steps=5",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "task.warmup_steps=3",
+    ]
+    # The uninterrupted reference runs in this process (one thread, like the subprocesses).
+    train(compose_cfg([*common, f"exp_dir={tmp_path / 'straight'}"]))
+    killed = run_train(
+        [
+            *common,
+            f"exp_dir={tmp_path / 'killed'}",
+            "+callbacks=[{_target_: test_train_fakes.KillAtStep, step: 12}]",
+        ]
+    )
+    assert killed.returncode == -9  # SIGKILL after step 12; the last checkpoint is at step 10
+    assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").is_file()
+    resumed = run_train([*common, f"exp_dir={tmp_path / 'killed'}"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    reference, continued = read_losses(tmp_path / "straight"), read_losses(tmp_path / "killed")
+    assert sorted(continued) == list(range(10, 16))  # only the steps after the checkpoint were logged
+    np.testing.assert_allclose(
+        [continued[s] for s in continued], [reference[s] for s in continued], rtol=1e-5
+    )
+    # The epoch has 3-4 batches: the restart happened mid-epoch, so the data order was resumed too.
+    assert len(set(np.round(list(reference.values()), 4))) > 10
+
+
+def test_ddp_two_cpu_processes_over_gloo(token_dump, tmp_path):
+    run = run_train(
+        [
+            "task=s2a_1layer",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            f"data.train_dump={token_dump}",
+            "data.max_frames=80",
+            "trainer.max_steps=3",
+            "trainer.enable_progress_bar=false",
+            f"exp_dir={tmp_path}",
+        ]
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in run.stderr + run.stdout
+    assert (tmp_path / "model" / "s2a_1layer.safetensors").is_file()
+
+
+def test_build_turns_off_lightnings_distributed_sampler(token_dump, tmp_path):
+    cfg = compose_cfg(["task=t2s", f"exp_dir={tmp_path}", f"data.train_dump={token_dump}"])
+    _, _, trainer = build(cfg)
+    assert trainer._accelerator_connector.use_distributed_sampler is False

@@ -1,0 +1,41 @@
+"""Helpers for the training tests: learnable token dumps and a callback that SIGKILLs its own run."""
+
+import os
+import signal
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+
+from maskgct.data.shards import ShardWriter
+
+
+def write_token_dump(out_dir: Path, n_utts: int = 6, seed: int = 0) -> Path:
+    """Utterances whose tokens are learnable: semantic frames repeat each phone 3×, acoustic = f(semantic).
+
+    Sizes fit the tiny configs (semantic < 512, acoustic < 64, phones < 100).
+    """
+    rng = np.random.default_rng(seed)
+    writer = ShardWriter(out_dir, "job000", shard_bytes=1 << 20)
+    for i in range(n_utts):
+        phones = rng.integers(4, 100, int(rng.integers(8, 14)))
+        semantic = np.repeat(phones * 5 % 512, 3)
+        acoustic = (semantic[:, None] * 7 + np.arange(12)[None] * 11) % 64
+        writer.add(
+            f"spk{i % 2}-{i:03d}",
+            f"spk{i % 2}",
+            {"phone_ids": phones, "semantic": semantic, "acoustic": acoustic},
+        )
+    writer.flush()
+    return out_dir
+
+
+class KillAtStep(L.Callback):
+    """SIGKILL this process at the end of optimiser step ``step`` (a crash nobody can clean up after)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step >= self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
