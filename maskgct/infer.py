@@ -1,0 +1,225 @@
+"""Zero-shot voice cloning from the command line.
+
+    python -m maskgct.infer --prompt ref.wav --prompt-text "What the prompt says." \\
+        --text "What to say." --out out.wav [--checkpoint DIR|HUB_ID] [--duration rule|auto|SECONDS] \\
+        [--speed 1.0] [--seed N] [--mode reference|fast] [--device cpu|cuda]
+    python -m maskgct.infer ... --text-file story.txt --out story.wav      # long text, split into chunks
+    python -m maskgct.infer --batch meta.lst --out-dir DIR                 # seed-tts-eval meta list
+
+A meta list has one ``utt|prompt_text|prompt_wav|target_text[|gt_wav]`` line per utterance and gives
+``DIR/<utt>.wav``. Without ``--checkpoint`` the default model is used (``$MASKGCT_DEFAULT_CHECKPOINT`` or
+``checkpoints/default``). Bad input gives one ``error: ...`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def parse_duration(value: str) -> str | float:
+    if value in ("rule", "auto"):
+        return value
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'rule', 'auto' or seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"the duration must be positive, not {value}")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m maskgct.infer", description="Speak a text in the voice of a short prompt recording."
+    )
+    parser.add_argument("--prompt", help="prompt audio: a few seconds (1-30 s) of the voice to clone")
+    parser.add_argument("--prompt-text", help="transcript of the prompt audio")
+    text = parser.add_mutually_exclusive_group()
+    text.add_argument("--text", help="the text to speak")
+    text.add_argument("--text-file", help="read the text to speak from this UTF-8 file")
+    parser.add_argument("--out", help="output wav (24 kHz)")
+    parser.add_argument(
+        "--batch", metavar="META_LST", help="seed-tts-eval meta list (instead of --prompt...)"
+    )
+    parser.add_argument("--out-dir", help="output folder for --batch (one <utt>.wav per line)")
+    parser.add_argument("--checkpoint", help="checkpoint folder or hub id (default: the embedded model)")
+    parser.add_argument("--duration", type=parse_duration, default="rule",
+                        help="'rule' (the prompt's speaking rate; default), 'auto' or seconds")  # fmt: skip
+    parser.add_argument("--speed", type=float, default=1.0, help="> 1 speaks faster (default 1.0)")
+    parser.add_argument("--seed", type=int, help="random seed (reproducible output)")
+    parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
+                        help="reference: the official computation exactly; fast: SDPA, batched guidance, "
+                        "bf16 on GPU")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--language", default="en", help="language of the text (en, zh, ...; default en)")
+    parser.add_argument("--prompt-language", help="language of the prompt text (default: --language)")
+    parser.add_argument("--steps", type=int, help="T2S decoding steps (default 25)")
+    parser.add_argument("--cfg", type=float, help="T2S guidance weight (default 2.5)")
+    parser.add_argument("--temperature", type=float, help="T2S sampling temperature (default 0.9)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors (exit 2 through argparse, one line)."""
+    if args.batch:
+        single = [f"--{n}" for n in ("prompt", "prompt_text", "text", "text_file", "out") if getattr(args, n)]
+        if single:
+            parser.error(f"--batch reads prompts and texts from the meta list; drop {' '.join(single)}")
+        if not args.out_dir:
+            parser.error("--batch needs --out-dir")
+        return
+    if args.out_dir:
+        parser.error("--out-dir goes with --batch; for one utterance use --out")
+    for flag, value in (("--prompt", args.prompt), ("--out", args.out)):
+        if not value:
+            parser.error(f"{flag} is required (or use --batch)")
+    if not args.text and not args.text_file:
+        parser.error("--text or --text-file is required")
+
+
+def read_text(args: argparse.Namespace) -> str:
+    if args.text_file is None:
+        return args.text
+    try:
+        return Path(args.text_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read --text-file {args.text_file}: {err}") from None
+
+
+def load_model(args: argparse.Namespace, log):
+    from maskgct.api import MaskGCT, default_checkpoint
+
+    if args.checkpoint:
+        checkpoint = args.checkpoint
+    else:
+        checkpoint = default_checkpoint()
+        log(f"no --checkpoint given: using the default model at {checkpoint}")
+    device = check_device(args.device)
+    started = time.perf_counter()
+    tts = MaskGCT.from_pretrained(checkpoint, device=device)
+    log(f"loaded {checkpoint} on {device} in {time.perf_counter() - started:.1f} s")
+    return tts
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+def sampling_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "duration": args.duration,
+        "speed": args.speed,
+        "seed": args.seed,
+        "mode": args.mode,
+        "language": args.language,
+        "prompt_language": args.prompt_language,
+        "steps": args.steps,
+        "cfg": args.cfg,
+        "temperature": args.temperature,
+    }
+
+
+def write_wav(path: str | Path, audio, sample_rate: int) -> None:
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, sample_rate, subtype="PCM_16")
+
+
+def run_single(args: argparse.Namespace, log) -> int:
+    from tqdm import tqdm
+
+    from maskgct.api import load_prompt, phones_of
+
+    text = read_text(args)
+    # Check the request before spending seconds on loading the model.
+    language = args.language
+    phones_of(args.prompt_text, None, args.prompt_language or language, "prompt")
+    phones_of(text, None, language, "text")
+    load_prompt(args.prompt, None)
+    tts = load_model(args, log)
+    started = time.perf_counter()
+    with tqdm(total=3, disable=args.quiet, unit="stage", file=sys.stderr, leave=False) as bar:
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.total = total
+            bar.set_description(stage)
+            bar.update(done - bar.n)
+
+        result = tts.clone_with_details(
+            args.prompt, args.prompt_text, text, progress=progress, **sampling_kwargs(args)
+        )
+    elapsed = time.perf_counter() - started
+    write_wav(args.out, result.audio, result.sample_rate)
+    seconds = len(result.audio) / result.sample_rate
+    chunks = f" in {len(result.chunks)} chunks" if len(result.chunks) > 1 else ""
+    log(
+        f"wrote {args.out}: {seconds:.2f} s of audio{chunks} in {elapsed:.1f} s (RTF {elapsed / seconds:.2f})"
+    )
+    return 0
+
+
+def run_batch(args: argparse.Namespace, log) -> int:
+    from tqdm import tqdm
+
+    from maskgct.eval.meta import read_meta
+
+    entries = read_meta(args.batch)
+    tts = load_model(args, log)
+    kwargs = sampling_kwargs(args)
+    prompts = {}
+    failed = []
+    out_dir = Path(args.out_dir)
+    for entry in tqdm(entries, disable=args.quiet, unit="utt", file=sys.stderr):
+        try:
+            key = (entry.prompt_wav, entry.prompt_text)
+            if key not in prompts:
+                prompts[key] = tts.encode_prompt(
+                    entry.prompt_wav, entry.prompt_text, language=args.prompt_language or args.language
+                )
+            audio = tts.clone(prompts[key], text=entry.target_text, **kwargs)
+        except ValueError as err:
+            failed.append(entry.utt)
+            log(f"{entry.utt}: skipped: {err}")
+            continue
+        write_wav(out_dir / f"{entry.utt}.wav", audio, 24000)
+    log(f"wrote {len(entries) - len(failed)} of {len(entries)} utterances to {out_dir}")
+    if failed:
+        print(
+            f"error: {len(failed)} of {len(entries)} utterances failed (first: {failed[0]})", file=sys.stderr
+        )
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr)
+
+    try:
+        return run_batch(args, log) if args.batch else run_single(args, log)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
