@@ -1,0 +1,37 @@
+"""Training a semantic-to-acoustic model (``task=s2a_1layer`` or ``task=s2a_full``; the model config decides).
+
+Batches are token batches ``{"semantic": Long(B, T), "semantic_mask": (B, T), "acoustic": Long(B, Ta, 12),
+"acoustic_mask": (B, Ta), ...}`` (masks 1 = valid; both at 50 Hz, aligned over their common length). Each step
+draws one acoustic layer with the "linear" schedule (the full model never draws layer 0), t ~ U(0, 1), masks
+that layer with probability ``sin(pi t / 2)`` after a random prefix prompt (dropped with probability
+``cfg_scale``), and minimises cross-entropy on the masked non-padding frames (``S2A.loss``).
+Logs ``train/loss`` and ``train/acc`` (masked-token accuracy).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from maskgct.s2a import S2A, S2AConfig
+from maskgct.train.t2s import MaskedTokenTask
+
+
+class S2ATask(MaskedTokenTask):
+    """LightningModule for S2A; ``self.net`` is the ``maskgct.s2a.S2A`` network (1-layer or full)."""
+
+    def __init__(
+        self,
+        model: dict,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.98),
+        weight_decay: float = 0.0,
+        warmup_steps: int = 1000,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = S2A(S2AConfig(**model))
+
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        return self.net.loss(
+            batch["semantic"], batch["semantic_mask"], batch["acoustic"], batch["acoustic_mask"]
+        )

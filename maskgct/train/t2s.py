@@ -1,0 +1,66 @@
+"""Training the text-to-semantic model (``task=t2s``).
+
+Batches are token batches ``{"phone_ids": Long(B, P) padded 1023, "phone_mask": (B, P), "semantic": Long(B, T)
+padded 0, "semantic_mask": (B, T), ...}`` (masks 1 = valid). Each step draws t ~ U(0, 1), masks the semantic
+tokens with probability ``max(sin(pi t / 2), 0.2)`` after a random prefix prompt (dropped with probability
+``cfg_scale``), and minimises cross-entropy on the masked non-padding tokens (``T2S.loss``).
+Logs ``train/loss`` and ``train/acc`` (masked-token accuracy).
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from maskgct.t2s import T2S, T2SConfig
+
+
+class MaskedTokenTask(L.LightningModule):
+    """Shared optimiser and logging of the masked-token tasks.
+
+    A subclass saves ``lr``, ``betas``, ``weight_decay`` and ``warmup_steps`` as hyper-parameters, builds
+    ``self.net`` and defines ``losses(batch) -> {"loss", "acc", ...}``.
+    """
+
+    def _log(self, prefix: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
+        batch_size = len(batch["utt_ids"]) if "utt_ids" in batch else batch["semantic"].shape[0]
+        values = {f"{prefix}/{k}": v.float() for k, v in losses.items() if k in ("loss", "acc")}
+        self.log_dict(values, batch_size=batch_size, sync_dist=prefix == "val")
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        losses = self.losses(batch)
+        self._log("train", losses, batch)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._log("val", self.losses(batch), batch)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(
+            self.net.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay
+        )
+        warmup = max(hp.warmup_steps, 1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class T2STask(MaskedTokenTask):
+    """LightningModule for T2S; ``self.net`` is the ``maskgct.t2s.T2S`` network."""
+
+    def __init__(
+        self,
+        model: dict,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.98),
+        weight_decay: float = 0.0,
+        warmup_steps: int = 1000,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = T2S(T2SConfig(**model))
+
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        return self.net.loss(
+            batch["phone_ids"], batch["phone_mask"], batch["semantic"], batch["semantic_mask"]
+        )

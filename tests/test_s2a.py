@@ -1,0 +1,106 @@
+"""S2A: parity with the Amphion reference fixtures, official layout, coarse-to-fine sampling, errors."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from maskgct.checkpoint import CheckpointError
+from maskgct.s2a import S2A, S2AConfig, s2a_generate
+
+
+def load_case(fixtures, name):
+    return load_file(fixtures / "cases" / f"{name}.safetensors"), json.loads(
+        (fixtures / "cases" / f"{name}.json").read_text()
+    )
+
+
+def load_model(fixtures, kind):
+    block = json.loads((fixtures / "tiny_config.json").read_text())["model"]["s2a_model"][f"s2a_{kind}"]
+    return S2A.from_amphion(block, load_file(fixtures / f"s2a_{kind}.safetensors"), f"s2a_{kind}.safetensors")
+
+
+@pytest.fixture(scope="module")
+def models(fixtures):
+    return load_model(fixtures, "1layer"), load_model(fixtures, "full")
+
+
+CASES = [
+    ("s2a_forward_1layer", 0),
+    ("s2a_forward_full_layer1", 1),
+    ("s2a_forward_full_layer6", 1),
+    ("s2a_forward_full_layer11", 1),
+]
+
+
+@pytest.mark.parametrize("name,which", CASES)
+def test_forward_and_masking_match_reference(models, fixtures, one_thread, name, which):
+    model = models[which]
+    case, meta = load_case(fixtures, name)
+    layer = int(case["mask_layer"])
+    with torch.no_grad():
+        cond = model.condition(case["cond_code"], layer)
+        hidden = model.hidden_states(case["xt"], case["t"], cond, case["x_mask"])
+        logits = model.to_logits[layer](hidden)
+        torch.manual_seed(meta["seed"])
+        q = model.config.num_quantizer
+        xt, mask, prompt_len, _, drawn = model.mask_tokens(case["x0"][..., :q], case["t"])
+    assert (hidden - case["hidden"]).abs().max() <= 1e-5
+    assert (logits - case["logits"]).abs().max() <= 1e-5
+    assert int(drawn) == layer and torch.equal(prompt_len, case["prompt_len"])
+    assert torch.equal(mask, case["mask"]) and (xt - case["xt"]).abs().max() <= 1e-6
+
+
+@pytest.mark.parametrize("mode", ["reference", "fast"])
+def test_coarse_to_fine_sampling_reproduces_reference(models, fixtures, one_thread, mode):
+    case, meta = load_case(fixtures, "s2a_sample")
+    torch.manual_seed(meta["seed"])
+    codes = s2a_generate(
+        *models,
+        case["combine_semantic_code"],
+        case["acoustic_prompt_codes"],
+        steps=meta["n_timesteps"],
+        cfg=meta["cfg"],
+        rescale_cfg=meta["rescale_cfg"],
+        temp=meta["temp"],
+        filter_thres=meta["filter_thres"],
+        mode=mode,
+    )
+    assert torch.equal(codes, case["predict_full"])
+
+
+@pytest.mark.parametrize("kind", ["1layer", "full"])
+def test_official_layout_loads_strictly(fixtures, kind):
+    full = json.loads((fixtures / "maskgct_full_config.json").read_text())["model"]["s2a_model"][
+        f"s2a_{kind}"
+    ]
+    shapes = json.loads((fixtures / "keys_full" / f"s2a_model_{kind}.json").read_text())
+    summary = json.loads((fixtures / "keys_full" / "summary.json").read_text())[f"s2a_model_{kind}"]
+    assert shapes["diff_estimator.embed_tokens.weight"] == [0, 256]
+    with torch.device("meta"):
+        state = {key: torch.empty(shape) for key, shape in shapes.items()}
+        model = S2A.from_amphion(full, state)
+    assert sum(p.numel() for p in model.parameters()) == summary["n_params"]
+
+
+def test_loader_checks_the_empty_leftover(fixtures):
+    block = json.loads((fixtures / "tiny_config.json").read_text())["model"]["s2a_model"]["s2a_full"]
+    state = load_file(fixtures / "s2a_full.safetensors")
+    with pytest.raises(CheckpointError, match="embed_tokens.weight' should be empty"):
+        S2A.from_amphion(block, state | {"diff_estimator.embed_tokens.weight": torch.zeros(2, 256)})
+    with pytest.raises(CheckpointError, match="to_logits.11.weight"):
+        S2A.from_amphion(block, {k: v for k, v in state.items() if k != "to_logits.11.weight"})
+    with pytest.raises(ValueError, match="mask_layer_schedule"):
+        S2AConfig(mask_layer_schedule="cosine")
+
+
+def test_generate_rejects_bad_input(models):
+    _, full = models
+    semantic, prompt = torch.randint(0, 512, (1, 10)), torch.randint(0, 64, (1, 6, 12))
+    with pytest.raises(ValueError, match="one entry per layer"):
+        full.generate(semantic, prompt, [1] * 3)
+    with pytest.raises(ValueError, match="longer than the acoustic prompt"):
+        full.generate(semantic[:, :6], prompt, [1] * 12)
+    with pytest.raises(ValueError, match="acoustic_prompt must lie in"):
+        full.generate(semantic, prompt + 64, [1] * 12)
