@@ -31,3 +31,29 @@ lint: install ## Check the code with ruff
 format: install ## Reformat the code with ruff
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Training one network inside a recipe: RECIPE (a recipe folder), EXP (conf/experiment), SIZE (tiny|official),
+# TRAINER (cpu|gpu|ddp), ARGS (more hydra overrides). Reruns resume from <recipe>/exp/<task>/checkpoints.
+RECIPE ?= egs/synth/tts1
+EXP ?= synth_tiny
+SIZE ?= tiny
+TRAINER ?= cpu
+ARGS ?=
+TRAIN = cd $(RECIPE) && $(CURDIR)/$(PY) -m maskgct.train experiment=$(EXP) trainer=$(TRAINER)
+.PHONY: train-t2s train-s2a train-semantic-codec train-acoustic-codec demo
+
+train-t2s: install ## Train T2S on RECIPE's dump/train (make train-t2s RECIPE=egs/synth/tts1 EXP=synth_tiny)
+	$(TRAIN) task=t2s model=t2s_$(SIZE) exp_dir=exp/t2s data.train_dump=dump/train $(ARGS)
+
+train-s2a: install ## Train S2A 1-layer, then S2A full, on RECIPE's dump/train
+	$(TRAIN) task=s2a_1layer model=s2a_1layer_$(SIZE) exp_dir=exp/s2a_1layer data.train_dump=dump/train $(ARGS)
+	$(TRAIN) task=s2a_full model=s2a_full_$(SIZE) exp_dir=exp/s2a_full data.train_dump=dump/train $(ARGS)
+
+train-semantic-codec: install ## Train the semantic codec on RECIPE's data/train (ARGS: task.w2v_bert=... task.stats=...)
+	$(TRAIN) task=semantic_codec model=semantic_codec_$(SIZE) exp_dir=exp/semantic_codec data.train_dir=data/train $(ARGS)
+
+train-acoustic-codec: install ## Train the acoustic codec (GAN) on RECIPE's data/train
+	$(TRAIN) task=acoustic_codec model=acoustic_codec_$(SIZE) exp_dir=exp/acoustic_codec data.train_dir=data/train $(ARGS)
+
+demo: install ## Offline CPU demo (~20-30 min): synthetic corpus, small models, a cloned held-out voice in demo/out.wav
+	cd egs/synth/tts1 && ./run.sh --config conf/demo.conf && ./local/demo.sh $(CURDIR)/demo/out.wav

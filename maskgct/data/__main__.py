@@ -7,6 +7,9 @@ Commands:
   libritts SRC OUT_DIR         LibriTTS subset folders → data dirs
   extract DATA_DIR DUMP_DIR    phone ids, semantic tokens and acoustic codes in shards (--nj jobs, resumable)
   info DUMP_DIR                utterances, frames and rejected count of a dump dir
+  init-w2v-bert OUT_DIR        a small random-weight w2v-BERT stand-in (offline runs)
+  make-tokenizer OUT_DIR       w2v-BERT + statistics + trained semantic codec → a semantic tokenizer folder
+  assemble OUT_DIR             trained networks → one MaskGCT checkpoint folder
 """
 
 from __future__ import annotations
@@ -120,6 +123,30 @@ def _info(args) -> int:
     return 0
 
 
+def _init_w2v_bert(args) -> int:
+    from maskgct.data.recipe import init_w2v_bert
+
+    init_w2v_bert(args.out_dir, args.hidden_size, args.num_layers, args.seed)
+    print(f"{args.out_dir}: random w2v-BERT, {args.num_layers} layers of {args.hidden_size}")
+    return 0
+
+
+def _make_tokenizer(args) -> int:
+    from maskgct.data.recipe import make_tokenizer
+
+    make_tokenizer(args.w2v_bert, args.stats, args.codec, args.layer, args.out_dir)
+    print(f"{args.out_dir}: semantic tokenizer")
+    return 0
+
+
+def _assemble(args) -> int:
+    from maskgct.data.recipe import assemble
+
+    assemble(args.out_dir, args.tokenizer, args.acoustic_codec, args.t2s, args.s2a_1layer, args.s2a_full)
+    print(f"{args.out_dir}: MaskGCT checkpoint")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m maskgct.data", description=__doc__.split("\n")[0])
     commands = top.add_subparsers(dest="command", required=True)
@@ -169,6 +196,27 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("info", help="summarise a dump dir")
     p.add_argument("dump_dir")
     p.set_defaults(run=_info)
+
+    p = commands.add_parser("init-w2v-bert", help="write a random-weight w2v-BERT stand-in")
+    p.add_argument("out_dir")
+    p.add_argument("--hidden-size", type=int, default=64)
+    p.add_argument("--num-layers", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_init_w2v_bert)
+
+    p = commands.add_parser("make-tokenizer", help="assemble a semantic tokenizer folder")
+    p.add_argument("out_dir")
+    p.add_argument("--w2v-bert", required=True)
+    p.add_argument("--stats", required=True)
+    p.add_argument("--codec", required=True, help="folder with semantic_codec.json/.safetensors")
+    p.add_argument("--layer", type=int, required=True, help="w2v-BERT hidden-state index")
+    p.set_defaults(run=_make_tokenizer)
+
+    p = commands.add_parser("assemble", help="collect trained networks into a MaskGCT checkpoint folder")
+    p.add_argument("out_dir")
+    for name in ("tokenizer", "acoustic-codec", "t2s", "s2a-1layer", "s2a-full"):
+        p.add_argument(f"--{name}", required=True)
+    p.set_defaults(run=_assemble)
     return top
 
 

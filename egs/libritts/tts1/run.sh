@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# MaskGCT on LibriTTS (24 kHz, 2456 speakers): data prep, then the same stages as egs/synth/tts1.
+# The test speakers (test-clean) are disjoint from the training speakers: stage 9 clones unseen voices.
+#
+#   ./run.sh --download true --libritts-root downloads       # fetch the subsets (needs the network)
+#   ./run.sh --libritts-root /data/LibriTTS --w2v-bert /models/w2v-bert-2.0 --trainer ddp --model-size official
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=100
+nj=8
+cmd_backend=local
+download=false
+libritts_root=downloads/LibriTTS
+train_subsets=train-clean-100,train-clean-360,train-other-500
+dev_subsets=dev-clean
+test_subsets=test-clean
+w2v_bert=""             # the w2v-bert-2.0 folder (facebook/w2v-bert-2.0); empty: a random stand-in
+w2v_layer=""
+model_size=official
+trainer=gpu
+experiment=libritts
+semantic_codec_steps=200000
+acoustic_codec_steps=400000
+t2s_steps=400000
+s2a_steps=400000
+lr=1e-4
+max_frames=6000
+test_utts=200
+infer_steps=""
+help_message="Usage: $0 [--libritts-root DIR] [--download true] [--stage N] [--stop-stage N] [--<option> VALUE ...]"
+
+. ./path.sh
+. ./utils/parse_options.sh
+. ./cmd.sh
+
+if [ -z "$w2v_layer" ]; then
+  if [ -n "$w2v_bert" ]; then w2v_layer=17; else w2v_layer=3; fi
+fi
+[ -n "$w2v_bert" ] || w2v_bert=exp/w2v_bert_standin
+
+log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
+train() {
+  local task=$1 steps=$2; shift 2
+  ${train_cmd} python -m maskgct.train task="$task" model="${task}_${model_size}" experiment="$experiment" \
+    trainer="$trainer" exp_dir="exp/$task" trainer.max_steps="$steps" "$@"
+}
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && [ "$download" = true ]; then
+  log 0 "download LibriTTS into $(dirname "$libritts_root")"
+  local/download.sh "$(dirname "$libritts_root")" "$train_subsets,$dev_subsets,$test_subsets"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log 1 "data prep -> data/{train,dev,test}; validate"
+  python -m maskgct.data libritts "$libritts_root" data/train --subsets "$train_subsets"
+  python -m maskgct.data libritts "$libritts_root" data/dev --subsets "$dev_subsets"
+  python -m maskgct.data libritts "$libritts_root" data/test --subsets "$test_subsets"
+  for set in train dev test; do python -m maskgct.data validate "data/$set"; done
+fi
+
+. ./utils/maskgct_stages.sh
+log done "stages $stage..$stop_stage finished"

@@ -1,0 +1,68 @@
+# Stages 2-10 shared by the recipes (sourced by egs/*/tts1/run.sh after stage 1 wrote data/{train,dev,test}):
+# w2v-BERT statistics, semantic codec, acoustic codec, token extraction, T2S, S2A, checkpoint, zero-shot
+# inference on data/test, evaluation. Reads the caller's option variables and its train()/log() helpers.
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log 2 "w2v-BERT feature statistics"
+  if [ ! -d "$w2v_bert" ]; then python -m maskgct.data init-w2v-bert "$w2v_bert"; fi
+  python -m maskgct.codecs.semantic stats --data-dir data/train --w2v-bert "$w2v_bert" \
+    --layer "$w2v_layer" --out exp/w2v_bert_stats.safetensors
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log 3 "semantic codec"
+  train semantic_codec "$semantic_codec_steps" data.train_dir=data/train task.w2v_bert="$w2v_bert" \
+    task.stats=exp/w2v_bert_stats.safetensors task.output_layer="$w2v_layer" task.lr="$lr" task.warmup_steps=50
+  python -m maskgct.data make-tokenizer exp/semantic_tokenizer --w2v-bert "$w2v_bert" \
+    --stats exp/w2v_bert_stats.safetensors --codec exp/semantic_codec/model --layer "$w2v_layer"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log 4 "acoustic codec"
+  train acoustic_codec "$acoustic_codec_steps" data.train_dir=data/train
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log 5 "token extraction (phones, semantic tokens, acoustic codes)"
+  for set in train dev; do
+    python -m maskgct.data extract "data/$set" "dump/$set" --nj "$nj" \
+      --semantic-codec exp/semantic_tokenizer --acoustic-codec exp/acoustic_codec/model
+  done
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log 6 "text-to-semantic"
+  train t2s "$t2s_steps" data.train_dump=dump/train data.valid_dump=dump/dev data.max_frames="$max_frames" \
+    task.lr="$lr" task.warmup_steps=100
+fi
+
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  log 7 "semantic-to-acoustic (1 layer, then full)"
+  for task in s2a_1layer s2a_full; do
+    train "$task" "$s2a_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
+      data.max_frames="$max_frames" task.lr="$lr" task.warmup_steps=100
+  done
+fi
+
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  log 8 "assemble the checkpoint"
+  python -m maskgct.data assemble exp/maskgct --tokenizer exp/semantic_tokenizer \
+    --acoustic-codec exp/acoustic_codec/model --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer/model \
+    --s2a-full exp/s2a_full/model
+fi
+
+if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then
+  log 9 "zero-shot inference on the held-out voices"
+  mkdir -p exp/decode
+  python -m maskgct.eval --data-dir data/test --write-meta exp/decode/meta_all.lst
+  if [ "$test_utts" -gt 0 ]; then head -n "$test_utts" exp/decode/meta_all.lst > exp/decode/meta.lst
+  else cp exp/decode/meta_all.lst exp/decode/meta.lst; fi
+  ${decode_cmd} python -m maskgct.infer --checkpoint exp/maskgct --batch exp/decode/meta.lst \
+    --out-dir exp/decode/wav --seed 0 ${infer_steps:+--steps "$infer_steps"} --quiet
+fi
+
+if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
+  log 10 "evaluation (WER, speaker similarity, DNSMOS)"
+  python -m maskgct.eval --meta exp/decode/meta.lst --gen-dir exp/decode/wav --out exp/decode/report
+  cat exp/decode/report/summary.md
+fi
