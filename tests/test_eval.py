@@ -168,6 +168,8 @@ def test_missing_and_silent_audio_are_clear_errors(speech, tmp_path, capsys):
     silent = [MetaEntry("quiet", "", speech["entries"][0].prompt_wav, "words")]
     with pytest.raises(AudioError, match="quiet.wav: audio is silent"):
         evaluate(silent, tmp_path, metrics=("wer",), progress=False)
+    with pytest.raises(EvalError, match="quiet: target text '...' has no words"):
+        evaluate([MetaEntry("quiet", "", speech["entries"][0].prompt_wav, "...")], tmp_path, progress=False)
     with pytest.raises(EvalError, match="unknown metric"):
         evaluate(speech["meta"], speech["gen"], metrics=("mos",), progress=False)
     assert main(["--meta", str(tmp_path / "absent.lst"), "--gen-dir", str(tmp_path), "--no-progress"]) == 2

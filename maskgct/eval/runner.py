@@ -101,6 +101,10 @@ def evaluate(
     if gen_dir is not None and not gen_dir.is_dir():
         raise EvalError(f"generated audio folder not found: {gen_dir}")
     _check_files(entries, gen_dir)
+    if "wer" in metrics:
+        for entry in entries:
+            if not normalize_text(entry.target_text, language):
+                raise EvalError(f"{entry.utt}: target text {entry.target_text!r} has no words to score")
     if timings is None and gen_dir is not None and (gen_dir / TIMINGS_FILE).is_file():
         timings = gen_dir / TIMINGS_FILE
     if timings is not None and not isinstance(timings, dict):
