@@ -42,8 +42,8 @@ def make_datadir(root: Path, n_spk: int = 2, n_utt: int = 3, seconds: float = 0.
 
 def test_datadir_round_trip_and_validate(tmp_path):
     data_dir = make_datadir(tmp_path)
-    data, problems = validate_datadir(data_dir)
-    assert problems == []
+    data, problems, warnings = validate_datadir(data_dir)
+    assert problems == [] and warnings == []
     assert data.spk2utt == {
         "spk0": ["spk0-000", "spk0-001", "spk0-002"],
         "spk1": ["spk1-000", "spk1-001", "spk1-002"],
@@ -83,7 +83,9 @@ def test_validate_cli_reports_bad_utterances(tmp_path):
         [sys.executable, "-m", "maskgct.data", "validate", str(data_dir)], capture_output=True, text=True
     )
     assert run.returncode == 1
-    assert "spk0-001 cannot read audio file" in run.stderr and "spk1-000 empty transcript" in run.stderr
+    assert (
+        "spk0-001 cannot read audio file" in run.stderr and "warning: spk1-000 empty transcript" in run.stderr
+    )
     missing = subprocess.run(
         [sys.executable, "-m", "maskgct.data", "validate", str(tmp_path / "nope")],
         capture_output=True,
@@ -226,7 +228,7 @@ def test_libritts_prep_on_a_fake_tree(tmp_path):
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    data, problems = validate_datadir(tmp_path / "train")
+    data, problems, _ = validate_datadir(tmp_path / "train")
     assert problems == [] and list(data.spk2utt) == ["103", "1034"]
     assert data.text["103-1241-000001-000000"] == "Hello number 0."
     bad = subprocess.run(
@@ -254,7 +256,7 @@ def test_synth_corpus_from_espeak_and_piper(tmp_path):
     assert set(sets["test"].spk2utt) == {"espeak_sc_f1", "espeak_carib_m6"}
     assert set(sets["train"].spk2utt) == {"espeak_us_m1", "piper_joe"}
     for name in ("train", "dev", "test"):
-        data, problems = validate_datadir(tmp_path / name)
+        data, problems, _ = validate_datadir(tmp_path / name)
         assert problems == []
     wav, rate = sf.read(sets["train"].wav_scp["piper_joe-" + sets["train"].utt_ids[-1].split("-")[1]])
     assert rate == 22050 and len(wav) > rate * 0.5

@@ -23,12 +23,15 @@ from maskgct.data.datadir import DataDirError, read_datadir, validate_datadir, w
 
 
 def _validate(args) -> int:
-    data, problems = validate_datadir(args.data_dir, check_audio=not args.no_audio)
+    data, problems, warnings = validate_datadir(args.data_dir, check_audio=not args.no_audio)
     for problem in problems:
         print(f"{args.data_dir}: {problem}", file=sys.stderr)
+    for warning in warnings:
+        print(f"{args.data_dir}: warning: {warning}", file=sys.stderr)
     speakers = len(data.spk2utt)
     status = "FAILED" if problems else "OK"
     counts = f"{len(data.utt2spk)} utterances, {speakers} speakers, {len(problems)} problems"
+    counts += f", {len(warnings)} warnings" if warnings else ""
     print(f"{args.data_dir}: {counts}: {status}")
     return 1 if problems else 0
 

@@ -169,18 +169,19 @@ def write_datadir(directory: str | Path, data: DataDir) -> None:
         (directory / "segments").unlink()
 
 
-def validate_datadir(directory: str | Path, check_audio: bool = True) -> tuple[DataDir, list[str]]:
+def validate_datadir(directory: str | Path, check_audio: bool = True) -> tuple[DataDir, list[str], list[str]]:
     """Read and check a data dir; with ``check_audio`` every file must open and cover its segments.
 
-    Format errors raise DataDirError; problems with individual utterances (unreadable audio, empty text)
-    are returned as ``"<utt> <reason>"`` lines so a caller can report all of them at once.
+    Format errors raise DataDirError. Per-utterance findings come back as ``"<utt> <reason>"`` lines, so a
+    caller can report all of them at once: ``problems`` (unreadable or empty audio, bad segments) and
+    ``warnings`` (empty transcripts: legal, extraction rejects them with that reason).
     """
     data = read_datadir(directory)
-    problems = []
+    problems, warnings = [], []
     durations: dict[str, float] = {}
     for utt in data.utt_ids:
         if not data.text[utt].strip():
-            problems.append(f"{utt} empty transcript")
+            warnings.append(f"{utt} empty transcript")
         if not check_audio:
             continue
         path = data.audio_path(utt)
@@ -201,7 +202,7 @@ def validate_datadir(directory: str | Path, check_audio: bool = True) -> tuple[D
             problems.append(
                 f"{utt} segment ends at {data.segments[utt].end}s after the file's {seconds:.2f}s"
             )
-    return data, problems
+    return data, problems, warnings
 
 
 def subset_datadir(data: DataDir, utts: list[str]) -> DataDir:
