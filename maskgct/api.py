@@ -273,7 +273,7 @@ class MaskGCT:
         check_prompt_seconds(prompt.seconds)
         budget = int(MAX_SECONDS * FRAME_RATE) - len(prompt.semantic)
         pieces = split_ids(target_ids, chunk_frames(target_ids, prompt, duration, speed), budget)
-        generator = self._generator(seed, mode)
+        generator = self._generator(seed)
         stages = iter(range(1, 3 * len(pieces) + 1))
         chunks = []
         for index, (ids, target_len) in enumerate(pieces):
@@ -358,15 +358,16 @@ class MaskGCT:
             report("semantic-to-acoustic")
         return semantic[0], codes[0]
 
-    def _generator(self, seed: int | None, mode: str) -> torch.Generator | None:
-        """The sampling generator; in reference mode on CPU, advanced as the reference's w2v-BERT did.
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        """The sampling generator, on CPU advanced as the reference's w2v-BERT advanced it.
 
         The reference's transformers drew one ``torch.rand([])`` per encoder layer of the *full* w2v-BERT
-        (a LayerDrop check) between the seed and T2S sampling; ours draws none, so reference mode burns
-        them. On GPU the samplers use the CUDA generator, which those CPU draws never touched.
+        (a LayerDrop check) between the seed and T2S sampling; ours draws none, so they are burned here.
+        Both modes do it, so a seed gives both the same random numbers. On GPU the samplers use the CUDA
+        generator, which those CPU draws never touched.
         """
         generator = None if seed is None else torch.Generator(self.device).manual_seed(int(seed))
-        if mode == "reference" and self.device.type == "cpu":
+        if self.device.type == "cpu":
             for _ in range(self.tokenizer.num_encoder_layers_total):
                 torch.rand([], generator=generator)
         return generator
