@@ -15,10 +15,10 @@ import librosa
 import numpy as np
 import torch
 
+from maskgct.data.synth import PiperSynth, Voice
 from maskgct.eval.asr import WhisperASR
 from maskgct.eval.mos import dnsmos
 from maskgct.eval.speaker import ResemblyzerSpeakerEncoder
-from maskgct.eval.synthetic import piper_joe
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -48,9 +48,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    piper, joe = PiperSynth(), Voice("joe", "piper", "en_US-joe-medium")
     clips = []
     for text in (SENTENCES * 4)[: args.utts]:
-        wav, rate = piper_joe(text)
+        wav, rate = piper(joe, text)
         clips.append(librosa.resample(wav, orig_sr=rate, target_sr=16000))
     audio_seconds = np.mean([len(clip) / 16000 for clip in clips])
     print(f"{len(clips)} utterances, mean {audio_seconds:.2f} s of audio, {args.threads} torch threads")

@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 from maskgct.audio import AudioError
+from maskgct.data.synth import EspeakSynth, PiperSynth, Voice
 from maskgct.eval import (
     EvalError,
     MetaEntry,
@@ -22,7 +23,6 @@ from maskgct.eval import (
 )
 from maskgct.eval.__main__ import main
 from maskgct.eval.speaker import TorchScriptSpeakerEncoder
-from maskgct.eval.synthetic import espeak, piper_joe
 
 # Few words shared between sentences, so scoring one against another's text is almost all errors.
 SENTENCES = [
@@ -45,18 +45,21 @@ def _write(path, wav_and_rate):
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory):
     """Joe's prompt and sentences, two espeak voices' sentences, a meta list asking for Joe's sentences."""
+    piper, espeak = PiperSynth(), EspeakSynth()
+    joe = Voice("joe", "piper", "en_US-joe-medium")
     root = tmp_path_factory.mktemp("eval_speech")
     gen = root / "gen"
     gen.mkdir()
-    prompt = _write(root / "prompt_joe.wav", piper_joe(PROMPT_TEXT))
+    prompt = _write(root / "prompt_joe.wav", piper(joe, PROMPT_TEXT))
     entries = []
     for index, text in enumerate(SENTENCES):
         utt = f"utt{index}"
-        wav = _write(gen / f"{utt}.wav", piper_joe(text))
+        wav = _write(gen / f"{utt}.wav", piper(joe, text))
         entries.append(MetaEntry(utt, PROMPT_TEXT, prompt, text, gt_wav=wav))
     voices = {
         voice: [
-            _write(root / f"{voice}_{i}.wav", espeak(text, voice)) for i, text in enumerate(SENTENCES[:2])
+            _write(root / f"{voice}_{i}.wav", espeak(Voice(voice, "espeak", voice), text))
+            for i, text in enumerate(SENTENCES[:2])
         ]
         for voice in ESPEAK_VOICES
     }
