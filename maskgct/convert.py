@@ -115,7 +115,7 @@ def convert_network(name: str, block: dict, state: dict[str, torch.Tensor], sour
     """Build network ``name`` (a key of ``AMPHION_FILES``) from its config block and load an official
     state dict into it strictly. Built on the device of the tensors, so meta tensors check a layout with
     no memory."""
-    device = next(iter(state.values())).device if state else torch.device("cpu")
+    device = torch.device("meta") if any(v.is_meta for v in state.values()) else torch.device("cpu")
     try:
         if name == "semantic_codec":
             full = SemanticCodecConfig.from_amphion(block, with_decoder=True)
@@ -240,7 +240,9 @@ def convert_amphion(
     mean, var = read_stats(Path(w2v_stats))
     out.mkdir(parents=True, exist_ok=True)
     for name, save_name in (("t2s", T2S_NAME), ("s2a_1layer", S2A_1LAYER_NAME), ("s2a_full", S2A_FULL_NAME)):
-        net = convert_network(name, model_block(config, name), read_amphion_file(src, name), str(src / name))
+        net = convert_network(
+            name, model_block(config, name), read_amphion_file(src, name), str(src / AMPHION_FILES[name])
+        )
         save_network(net, out, save_name)
         log(f"{AMPHION_FILES[name]} -> {save_name}.safetensors")
         del net
@@ -266,6 +268,8 @@ def convert_amphion(
     features = W2vBertFeatures.from_folder(out / pointer if (out / pointer).is_dir() else pointer,
                                            semantic_layer, stats_file)  # fmt: skip
     SemanticTokenizer(features, codec, pointer).save_pretrained(out)
+    # The tokenizer keeps sqrt(var) and writes its square back; keep the release's exact values instead.
+    save_stats(stats_file, mean, var)
     log(f"semantic_codec/model.safetensors -> semantic_codec.safetensors (w2v-BERT layer {semantic_layer})")
     write_config(out, config, "amphion")
     log(f"wrote {out}")
