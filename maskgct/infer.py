@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors (exit 2 through argparse, one line)."""
     if args.batch:
-        single = [f"--{n}" for n in ("prompt", "prompt_text", "text", "text_file", "out") if getattr(args, n)]
+        names = ("prompt", "prompt_text", "text", "text_file", "out")
+        single = ["--" + n.replace("_", "-") for n in names if getattr(args, n) is not None]
         if single:
             parser.error(f"--batch reads prompts and texts from the meta list; drop {' '.join(single)}")
         if not args.out_dir:
@@ -77,7 +79,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     for flag, value in (("--prompt", args.prompt), ("--out", args.out)):
         if not value:
             parser.error(f"{flag} is required (or use --batch)")
-    if not args.text and not args.text_file:
+    if args.text is None and args.text_file is None:
         parser.error("--text or --text-file is required")
 
 
@@ -214,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(message, file=sys.stderr)
 
+    # librosa falls back to audioread for files soundfile cannot read, warning twice on the way; the
+    # unreadable file is reported as one error line instead.
+    warnings.filterwarnings("ignore", message="PySoundFile failed")
+    warnings.filterwarnings(
+        "ignore", message=r"librosa\.core\.audio\.__audioread_load", category=FutureWarning
+    )
     try:
         return run_batch(args, log) if args.batch else run_single(args, log)
     except (ValueError, OSError) as err:

@@ -1,0 +1,109 @@
+"""``python -m maskgct.infer``: one utterance, meta-list batches, and one-line errors with exit code 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny
+
+from maskgct.infer import main
+
+
+@pytest.fixture(scope="module")
+def checkpoint(fixtures, tmp_path_factory):
+    return convert_tiny(fixtures, tmp_path_factory.mktemp("infer"))
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "maskgct.infer", *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_cli_clones_a_voice_and_reports_bad_input_in_one_line(checkpoint, fixtures, tmp_path):
+    out = tmp_path / "out.wav"
+    done = run_cli("--checkpoint", checkpoint, "--prompt", fixtures / "prompt.wav",
+                   "--prompt-text", PROMPT_TEXT, "--text", TARGET_TEXT, "--out", out,
+                   "--duration", 1.5, "--seed", 2024)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    audio, rate = sf.read(out)
+    # 1.5 s -> 75 semantic frames; S2A gives 99 + 75 - 100 = 74 frames of 480 samples.
+    assert rate == 24000 and len(audio) == 74 * 480
+    assert "RTF" in done.stderr
+    failed = run_cli("--checkpoint", checkpoint, "--prompt", tmp_path / "nope.wav", "--prompt-text", "Hi.",
+                     "--text", "Hello.", "--out", out)  # fmt: skip
+    assert failed.returncode == 2
+    assert failed.stderr.strip() == f"error: audio file not found: {tmp_path / 'nope.wav'}"
+
+
+def tone(path, seconds, amplitude=0.1, rate=16000):
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    return path
+
+
+def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path, capsys, monkeypatch):
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt not audio")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("MASKGCT_DEFAULT_CHECKPOINT", str(tmp_path / "empty"))
+    prompt, out = fixtures / "prompt.wav", tmp_path / "out.wav"
+    base = [
+        "--checkpoint",
+        checkpoint,
+        "--prompt",
+        prompt,
+        "--prompt-text",
+        PROMPT_TEXT,
+        "--text",
+        TARGET_TEXT,
+    ]
+    cases = [
+        (["--prompt", tmp_path / "corrupt.wav"], "cannot read audio file"),
+        (["--prompt", tone(tmp_path / "silent.wav", 2, amplitude=0)], "is silent"),
+        (["--prompt", tone(tmp_path / "short.wav", 0.4)], "too short (0.40 s); at least 1 s"),
+        (["--prompt", tone(tmp_path / "long.wav", 31)], "too long (31.0 s)"),
+        (["--text", ""], "the text text is empty"),
+        (["--text", "..."], "nothing pronounceable"),
+        (["--prompt-text", " "], "the prompt text is empty"),
+        (["--checkpoint", fixtures / "w2v_bert_tiny"], "not a maskgct checkpoint"),
+        (["--checkpoint", fixtures], "not a maskgct checkpoint folder (no config.json)"),
+        (["--duration", "auto"], "no duration model in this checkpoint"),
+        (["--text-file", tmp_path / "missing.txt", "--text", None], "cannot read --text-file"),
+        (["--checkpoint", None], "no checkpoint given and no default model"),
+    ]
+    for overrides, message in cases:
+        args = dict(zip(base[::2], base[1::2], strict=True))
+        args.update(zip(overrides[::2], overrides[1::2], strict=True))
+        argv = [str(x) for key, value in args.items() if value is not None for x in (key, value)]
+        assert main([*argv, "--out", str(out), "--quiet"]) == 2, overrides
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    # No prompt text at all: refused before the model is loaded.
+    assert (
+        main(["--checkpoint", str(checkpoint), "--prompt", str(prompt), "--text", "Hi.", "--out", str(out)])
+        == 2
+    )
+    assert "prompt text is missing" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["--batch", "meta.lst"])
+    assert usage.value.code == 2 and "--batch needs --out-dir" in capsys.readouterr().err
+
+
+def test_batch_meta_list_writes_each_utterance_and_reports_failures(checkpoint, fixtures, tmp_path, capsys):
+    (tmp_path / "prompt.wav").write_bytes((fixtures / "prompt.wav").read_bytes())
+    meta = tmp_path / "meta.lst"
+    meta.write_text(
+        f"a|{PROMPT_TEXT}|prompt.wav|Hello there.\n"
+        f"b|{PROMPT_TEXT}|prompt.wav|Good bye.\n"
+        f"c|{PROMPT_TEXT}|missing.wav|Never mind.\n"
+    )
+    args = ["--checkpoint", str(checkpoint), "--batch", str(meta), "--out-dir", str(tmp_path / "gen"),
+            "--mode", "fast", "--steps", "2", "--seed", "1", "--quiet"]  # fmt: skip
+    assert main(args) == 2
+    assert "error: 1 of 3 utterances failed (first: c)" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["a.wav", "b.wav"]
+    meta.write_text("\n".join(meta.read_text().splitlines()[:2]) + "\n")
+    assert main(args) == 0
