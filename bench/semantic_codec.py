@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,13 +41,19 @@ UTTERANCE_SECONDS = (2.0, 3.1, 4.3, 5.2)
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory (VmHWM; unlike ru_maxrss it is not inherited across exec).
+
+    Weights read from safetensors stay file-backed until touched, so this counts only the layers used.
+    """
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
 
 
 def write_random_w2v_bert(folder: Path, config_kwargs: dict) -> None:
     """Write a random w2v-BERT in HF format: config, safetensors weights, preprocessor config."""
-    from maskgct.codecs.semantic import W2V_BERT_PREPROCESSOR
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    from maskgct.codecs.semantic import W2V_BERT_PREPROCESSOR
 
     if (folder / "model.safetensors").is_file():
         return
@@ -67,7 +72,7 @@ def write_random_w2v_bert(folder: Path, config_kwargs: dict) -> None:
     SeamlessM4TFeatureExtractor(**W2V_BERT_PREPROCESSOR).save_pretrained(folder)
 
 
-def measure(folder: Path, size: str, truncate: bool, batch: int, repeats: int) -> dict:
+def measure(folder: Path, size: str, truncate: bool, batch: int, repeats: int, seconds: tuple) -> dict:
     """Run in a fresh process: load, tokenise the utterances at batch 1 and ``batch``, report peaks."""
     from maskgct.codecs.semantic import SemanticCodec, SemanticCodecConfig, SemanticTokenizer, W2vBertFeatures
 
@@ -91,7 +96,7 @@ def measure(folder: Path, size: str, truncate: bool, batch: int, repeats: int) -
 
         features.hidden_states = hidden_states
     rng = np.random.default_rng(0)
-    wavs = [0.1 * rng.standard_normal(int(s * 16000)).astype(np.float32) for s in UTTERANCE_SECONDS]
+    wavs = [0.1 * rng.standard_normal(int(s * 16000)).astype(np.float32) for s in seconds]
     tokenizer.tokenize_batch(wavs[:1])  # warm-up
     n_tokens = sum(len(tokenizer.tokenize(w)) for w in wavs)
     # Best of `repeats`: the CPU is shared, and the minimum is the least disturbed measurement.
@@ -121,29 +126,29 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--utterances", type=int, default=len(UTTERANCE_SECONDS), help="use only the first N")
     parser.add_argument(
         "--workdir", default=None, help="where the random w2v-BERT folders go (kept for reuse)"
     )
     parser.add_argument("--child", nargs=3, metavar=("FOLDER", "SIZE", "TRUNCATE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    seconds = UTTERANCE_SECONDS[: args.utterances]
     if args.child:
         folder, size, truncate = args.child
-        print(json.dumps(measure(Path(folder), size, truncate == "1", args.batch, args.repeats)))
+        print(json.dumps(measure(Path(folder), size, truncate == "1", args.batch, args.repeats, seconds)))
         return
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="semantic_bench_"))
     sizes = ["tiny", "official"] if args.size == "both" else [args.size]
-    audio_s = sum(UTTERANCE_SECONDS)
-    print(
-        f"{len(UTTERANCE_SECONDS)} utterances ({audio_s:.1f} s), {args.threads} threads, batch {args.batch}"
-    )
+    audio_s = sum(seconds)
+    print(f"{len(seconds)} utterances ({audio_s:.1f} s), {args.threads} threads, batch {args.batch}")
     for size in sizes:
         folder = workdir / f"w2v_bert_{size}"
         write_random_w2v_bert(folder, SIZES[size][0])
         results = {}
         for truncate in (True, False):
             command = [sys.executable, __file__, "--threads", str(args.threads), "--batch", str(args.batch),
-                       "--repeats", str(args.repeats)]  # fmt: skip
+                       "--repeats", str(args.repeats), "--utterances", str(args.utterances)]  # fmt: skip
             out = subprocess.run(
                 [*command, "--child", str(folder), size, "1" if truncate else "0"],
                 check=True, capture_output=True, text=True,

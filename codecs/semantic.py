@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -36,6 +35,7 @@ from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Ve
 
 from maskgct.audio import AudioError, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError, load_strict, save_network
+from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
 
 SAMPLE_RATE = 16000
 # The feature extractor normalises each mel bin with an unbiased variance, which needs two fbank frames
@@ -402,10 +402,6 @@ class SemanticTokenizer(nn.Module):
     @property
     def output_layer(self) -> int:
         return self.features.output_layer
-
-    @property
-    def device(self) -> torch.device:
-        return self.codec.quantizer.quantizers[0].codebook.weight.device
 
     @classmethod
     def from_files(

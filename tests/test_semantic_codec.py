@@ -6,6 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors.torch import load_file
+
+from maskgct.audio import AudioError
+from maskgct.checkpoint import CheckpointError, check_state_dict
 from maskgct.codecs.semantic import (
     SemanticCodec,
     SemanticCodecConfig,
@@ -16,10 +20,6 @@ from maskgct.codecs.semantic import (
     main,
     num_tokens,
 )
-from safetensors.torch import load_file
-
-from maskgct.audio import AudioError
-from maskgct.checkpoint import CheckpointError, check_state_dict
 
 TINY_LAYER = 3  # the tiny stand-in's semantic layer (hidden_states[3] of 4), see the fixture README §5
 
