@@ -158,12 +158,14 @@ class S2A(nn.Module):
         acoustic: torch.Tensor,
         acoustic_mask: torch.Tensor,
         generator: torch.Generator | None = None,
+        attention: str = "eager",
     ) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy of one randomly chosen layer on one batch.
 
         semantic/semantic_mask: (B, T); acoustic: Long(B, Ta, >=Q), acoustic_mask: (B, Ta) (masks 1 = valid).
         Both streams run at 50 Hz and are aligned frame by frame over their common length; the model uses
-        the first Q code layers. Returns ``{"loss", "acc", "count", "layer"}``.
+        the first Q code layers; attention: "eager" or "sdpa" (faster, not bit-exact; fine for training).
+        Returns ``{"loss", "acc", "count", "layer"}``.
         """
         num_q = self.config.num_quantizer
         if acoustic.dim() != 3 or acoustic.shape[-1] < num_q:
@@ -174,7 +176,7 @@ class S2A(nn.Module):
         t = torch.rand(x0.shape[0], generator=generator).clamp(1e-5, 1.0).to(x0.device)
         xt, mask, _, _, layer = self.mask_tokens(x0, t, generator)
         l = int(layer)
-        logits = self(xt, t, self.condition(codes, l), l, valid.long())
+        logits = self(xt, t, self.condition(codes, l), l, valid.long(), attention)
         return masked_ce(logits, x0[:, :, l], mask[..., 0].bool() & valid) | {"layer": layer}
 
     # --------------------------------------------------------------------------------------- inference

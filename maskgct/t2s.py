@@ -163,16 +163,18 @@ class T2S(nn.Module):
         semantic: torch.Tensor,
         semantic_mask: torch.Tensor,
         generator: torch.Generator | None = None,
+        attention: str = "eager",
     ) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy on one batch.
 
-        phone_ids/phone_mask: (B, P); semantic/semantic_mask: (B, T) (masks 1 = valid).
+        phone_ids/phone_mask: (B, P); semantic/semantic_mask: (B, T) (masks 1 = valid); attention: "eager"
+        or "sdpa" (faster, not bit-exact; fine for training).
         Returns ``{"loss", "acc", "count"}``: mean CE and accuracy over the masked non-padding tokens, and
         their number.
         """
         t = torch.rand(semantic.shape[0], generator=generator).clamp(1e-5, 1.0).to(semantic.device)
         xt, mask, _, _ = self.mask_tokens(semantic, t, generator)
-        logits = self(xt, t, semantic_mask, phone_ids, phone_mask)
+        logits = self(xt, t, semantic_mask, phone_ids, phone_mask, attention)
         return masked_ce(logits, semantic, mask[..., 0].bool() & semantic_mask.bool())
 
     # --------------------------------------------------------------------------------------- inference

@@ -56,7 +56,7 @@ def fit(task, batch, steps):
 
 @pytest.mark.parametrize(
     "task_class,name,steps,lr",
-    [(T2STask, "t2s", 220, 4e-3), (S2ATask, "s2a_1layer", 120, 3e-3), (S2ATask, "s2a_full", 150, 3e-3)],
+    [(T2STask, "t2s", 300, 3e-3), (S2ATask, "s2a_1layer", 150, 3e-3), (S2ATask, "s2a_full", 300, 3e-3)],
 )
 def test_tiny_model_overfits(task_class, name, steps, lr, tmp_path, one_thread):
     torch.manual_seed(0)

@@ -26,6 +26,7 @@ class S2ATask(MaskedTokenTask):
         betas: tuple[float, float] = (0.9, 0.98),
         weight_decay: float = 0.0,
         warmup_steps: int = 1000,
+        attention: str = "sdpa",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -33,5 +34,9 @@ class S2ATask(MaskedTokenTask):
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         return self.net.loss(
-            batch["semantic"], batch["semantic_mask"], batch["acoustic"], batch["acoustic_mask"]
+            batch["semantic"],
+            batch["semantic_mask"],
+            batch["acoustic"],
+            batch["acoustic_mask"],
+            attention=self.hparams.attention,
         )

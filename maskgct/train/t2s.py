@@ -55,6 +55,7 @@ class T2STask(MaskedTokenTask):
         betas: tuple[float, float] = (0.9, 0.98),
         weight_decay: float = 0.0,
         warmup_steps: int = 1000,
+        attention: str = "sdpa",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -62,5 +63,9 @@ class T2STask(MaskedTokenTask):
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         return self.net.loss(
-            batch["phone_ids"], batch["phone_mask"], batch["semantic"], batch["semantic_mask"]
+            batch["phone_ids"],
+            batch["phone_mask"],
+            batch["semantic"],
+            batch["semantic_mask"],
+            attention=self.hparams.attention,
         )
