@@ -12,14 +12,15 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log 3 "semantic codec"
   train semantic_codec "$semantic_codec_steps" data.train_dir=data/train task.w2v_bert="$w2v_bert" \
-    task.stats=exp/w2v_bert_stats.safetensors task.output_layer="$w2v_layer" task.lr="$lr" task.warmup_steps=50
+    task.stats=exp/w2v_bert_stats.safetensors task.output_layer="$w2v_layer" task.lr="$lr" task.warmup_steps=50 \
+    $semantic_codec_args
   python -m maskgct.data make-tokenizer exp/semantic_tokenizer --w2v-bert "$w2v_bert" \
     --stats exp/w2v_bert_stats.safetensors --codec exp/semantic_codec/model --layer "$w2v_layer"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log 4 "acoustic codec"
-  train acoustic_codec "$acoustic_codec_steps" data.train_dir=data/train
+  train acoustic_codec "$acoustic_codec_steps" data.train_dir=data/train $acoustic_codec_args
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
@@ -33,14 +34,14 @@ fi
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log 6 "text-to-semantic"
   train t2s "$t2s_steps" data.train_dump=dump/train data.valid_dump=dump/dev data.max_frames="$max_frames" \
-    task.lr="$lr" task.warmup_steps=100
+    task.lr="$lr" task.warmup_steps=100 $t2s_args
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log 7 "semantic-to-acoustic (1 layer, then full)"
   for task in s2a_1layer s2a_full; do
     train "$task" "$s2a_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
-      data.max_frames="$max_frames" task.lr="$lr" task.warmup_steps=100
+      data.max_frames="$max_frames" task.lr="$lr" task.warmup_steps=100 $s2a_args
   done
 fi
 

@@ -27,6 +27,10 @@ acoustic_codec_steps=300
 t2s_steps=1000
 s2a_steps=600
 lr=1e-3                 # T2S, S2A and semantic codec learning rate (small models, short runs)
+semantic_codec_args=""  # more hydra overrides for a training, e.g. "data.batch_size=4"
+acoustic_codec_args=""
+t2s_args=""
+s2a_args=""
 max_frames=3000
 test_utts=0             # 0: every held-out utterance; N: the first N (quick checks)
 infer_steps=""          # T2S decoding steps (default: the pipeline's 25)
