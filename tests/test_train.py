@@ -62,6 +62,21 @@ def test_token_tasks_fast_dev_run(task, token_dump, tmp_path):
     assert (tmp_path / "model" / "network.safetensors").is_file()  # exported (no hydra runtime: generic name)
 
 
+def test_duration_fast_dev_run(token_dump, tmp_path):
+    cfg = compose_cfg(
+        [
+            "task=duration",
+            f"exp_dir={tmp_path}",
+            f"data.train_dump={token_dump}",
+            "data.batch_size=4",
+            "+trainer.fast_dev_run=2",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
+    trainer = train(cfg)
+    assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
 def test_acoustic_codec_fast_dev_run(tmp_path):
     data_dir = audio_datadir(tmp_path)
     cfg = compose_cfg(
