@@ -28,6 +28,9 @@ PROMPT_TEXT = "A short sentence said by the speaker whose voice is cloned."
 def build(size: str, device: str):
     """A MaskGCT with random weights: the tiny fixture sizes or the official ones."""
     import torch
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    from maskgct.api import MaskGCT
     from maskgct.codecs.acoustic_codec import AcousticCodec, AcousticCodecConfig
     from maskgct.codecs.acoustic_decoder import AcousticDecoderConfig
     from maskgct.codecs.acoustic_encoder import AcousticEncoderConfig
@@ -38,9 +41,6 @@ def build(size: str, device: str):
         SemanticTokenizer,
         W2vBertFeatures,
     )
-    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
-
-    from maskgct.api import MaskGCT
     from maskgct.s2a import S2A, S2AConfig
     from maskgct.t2s import T2S, T2SConfig
 
