@@ -57,3 +57,7 @@ train-acoustic-codec: install ## Train the acoustic codec (GAN) on RECIPE's data
 
 demo: install ## Offline CPU demo (~20-30 min): synthetic corpus, small models, a cloned held-out voice in demo/out.wav
 	cd egs/synth/tts1 && ./run.sh --config conf/demo.conf && ./local/demo.sh $(CURDIR)/demo/out.wav
+
+.PHONY: train-duration
+train-duration: install ## Train the duration model on RECIPE's dump/train (ARGS="data.train_dump=null data.train_dir=data/train": from audio)
+	$(TRAIN) task=duration model=duration_$(SIZE) exp_dir=exp/duration data.train_dump=dump/train $(ARGS)

@@ -1,5 +1,5 @@
-"""Duration model: the official rule, batch-independent predictions, bad input, same-speaker pairs from dumps
-and data dirs, exact resume through ``maskgct.train``, and a tiny model beating the rule on held-out voices."""
+"""Duration model: the official rule, batch-independent predictions, bad input, same-speaker pairs, exact
+resume through ``maskgct.train``, and a tiny model beating the rule on held-out synthetic voices."""
 
 import logging
 
@@ -11,18 +11,14 @@ from hydra import compose, initialize_config_dir
 
 from maskgct.checkpoint import load_network
 from maskgct.data.shards import ShardWriter
+from maskgct.data.synth import ESPEAK_VOICES, build_corpus
 from maskgct.duration import DurationConfig, DurationModel, rule_frames
 from maskgct.train.__main__ import CONF_DIR, train
-from maskgct.train.duration import (
-    DataDirUtterances,
-    DurationDataModule,
-    DurationPairDataset,
-    DurationTask,
-    collate_pairs,
-    mae_log,
-)
+from maskgct.train.duration import DataDirUtterances, DurationDataModule, DurationTask, compare_with_rule
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
+# The held-out comparison: corpus size and training (about 15 s of CPU).
+UTTS, STEPS, BATCH, LR, MARGIN = 20, 300, 16, 3e-3, 0.95
 
 
 def tiny_model(seed: int = 0) -> DurationModel:
@@ -164,3 +160,27 @@ def test_training_resumes_exactly(tmp_path, one_thread):
     b = load_network(tmp_path / "split" / "model", "network").state_dict()
     for key, value in a.items():
         assert torch.equal(b[key], value), key
+
+
+def test_tiny_model_beats_the_phone_ratio_rule_on_heldout_voices(tmp_path, capsys):
+    # The synthetic corpus's espeak voices; espeak_sc_f1 and espeak_carib_m6 are held out of training.
+    build_corpus(tmp_path, ESPEAK_VOICES, utts_per_speaker=UTTS, dev_per_speaker=0)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    L.seed_everything(0)
+    task = DurationTask(model=TINY, lr=LR, warmup_steps=20)
+    data = DurationDataModule(train_dir=str(tmp_path / "train"), batch_size=BATCH, seed=0)
+    L.Trainer(
+        max_steps=STEPS,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(task, data)
+    scores = compare_with_rule(task.net.eval(), DataDirUtterances(tmp_path / "test"), prompts_per_target=4)
+    with capsys.disabled():
+        print(
+            f"\nheld-out voices, {scores['pairs']} pairs: MAE(log duration) model {scores['mae_log']:.4f}, "
+            f"rule {scores['mae_log_rule']:.4f}"
+        )
+    assert scores["mae_log"] < MARGIN * scores["mae_log_rule"]

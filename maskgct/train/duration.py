@@ -33,12 +33,13 @@ from maskgct.audio import AudioError, audio_info
 from maskgct.data.datadir import read_datadir
 from maskgct.data.datamodule import PHONE_PAD, FixedBatchSampler, _ResumableLoaderMixin
 from maskgct.data.shards import TokenDump
-from maskgct.duration import FRAME_RATE, DurationConfig, DurationModel
+from maskgct.duration import FRAME_RATE, DurationConfig, DurationModel, rule_frames
 from maskgct.text import texts_to_ids
 
 log = logging.getLogger(__name__)
 G2P_CHUNK = 256
-BATCH_KEYS = ("phone_ids", "phone_mask", "frames", "prompt_phone_ids", "prompt_phone_mask", "prompt_frames")
+# In the order of ``DurationModel.loss``'s arguments.
+BATCH_KEYS = ("prompt_phone_ids", "prompt_phone_mask", "prompt_frames", "phone_ids", "phone_mask", "frames")
 
 
 class DumpUtterances:
@@ -131,7 +132,10 @@ class DurationPairDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int] | int) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
-        prompt = self.prompt_index(index, epoch)
+        return self.pair(index, self.prompt_index(index, epoch))
+
+    def pair(self, index: int, prompt: int) -> dict:
+        """The item for target utterance ``index`` prompted by utterance ``prompt``."""
         u = self.utterances
         return {
             "utt": u.utts[index],
@@ -221,6 +225,56 @@ def mae_log(predicted: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
     return (predicted.float().log() - actual.float().log()).abs().mean()
 
 
+@torch.no_grad()
+def compare_with_rule(
+    net: DurationModel,
+    utterances: DumpUtterances | DataDirUtterances,
+    prompts_per_target: int = 4,
+    batch_size: int = 64,
+    steps: int = 8,
+    num_samples: int = 4,
+    seed: int = 0,
+) -> dict[str, float]:
+    """MAE of log-duration of the model and of the phone-ratio rule on same-speaker pairs of a test set.
+
+    Each utterance is the target of up to ``prompts_per_target`` pairs, its prompts drawn (seeded) from the
+    other utterances of its speaker. Returns ``{"mae_log", "mae_log_rule", "pairs"}``.
+    """
+    dataset = DurationPairDataset(utterances, seed)
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for group in dataset.by_speaker.values():
+        for target in group:
+            others = [index for index in group if index != target]
+            chosen = rng.permutation(len(others))[:prompts_per_target]
+            pairs += [(target, others[i]) for i in chosen]
+    if not pairs:
+        raise ValueError("no speaker with two utterances to pair")
+    generator = torch.Generator().manual_seed(seed)
+    device = net.to_velocity.weight.device
+    model_errors, rule_errors = [], []
+    for start in range(0, len(pairs), batch_size):
+        batch = collate_pairs([dataset.pair(t, p) for t, p in pairs[start : start + batch_size]])
+        inputs = [batch[key].to(device) for key in BATCH_KEYS[:-1]]
+        predicted = net.predict_frames(*inputs, steps=steps, num_samples=num_samples, generator=generator)
+        rule = torch.tensor(
+            [
+                rule_frames(int(f), int(p.sum()), int(t.sum()))
+                for f, p, t in zip(
+                    batch["prompt_frames"], batch["prompt_phone_mask"], batch["phone_mask"], strict=True
+                )
+            ]
+        )
+        actual = batch["frames"].float().log()
+        model_errors.append((predicted.cpu().log() - actual).abs())
+        rule_errors.append((rule.float().log() - actual).abs())
+    return {
+        "mae_log": float(torch.cat(model_errors).mean()),
+        "mae_log_rule": float(torch.cat(rule_errors).mean()),
+        "pairs": len(pairs),
+    }
+
+
 class DurationTask(L.LightningModule):
     """LightningModule for the duration model; ``self.net`` is ``maskgct.duration.DurationModel``."""
 
@@ -246,13 +300,7 @@ class DurationTask(L.LightningModule):
                 f"duration batch has no {missing[0]!r}: train with data=duration "
                 "(maskgct.train.duration.DurationDataModule), which pairs prompts with targets"
             )
-        return (
-            batch["prompt_phone_ids"],
-            batch["prompt_phone_mask"],
-            batch["prompt_frames"],
-            batch["phone_ids"],
-            batch["phone_mask"],
-        )
+        return tuple(batch[key] for key in BATCH_KEYS[:-1])
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         return self.net.loss(*self._inputs(batch), batch["frames"])
