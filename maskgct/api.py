@@ -10,7 +10,8 @@ Data flow (the official pipeline, step for step)::
     acoustic decoder (Vocos) ─────────────────────────────────────────────▶ 24 kHz audio of the target only
 
 The target length T comes from ``duration``: "rule" (the reference's: prompt length × target phones /
-prompt phones), or seconds; ``speed`` divides it. Note the reference's one-frame offset: the acoustic prompt
+prompt phones), "auto" (the flow-matching duration model, ``maskgct.duration``, when the checkpoint folder
+has one), or seconds; ``speed`` divides it. Note the reference's one-frame offset: the acoustic prompt
 is usually one frame longer than the semantic one, so S2A generates ``Tp + T - Ta`` frames.
 
 Modes:
@@ -32,7 +33,8 @@ chunk is generated with the same prompt and the chunks are joined with 50 ms equ
 Checkpoint folder (``save_pretrained`` / ``from_pretrained``; ``python -m maskgct.convert`` writes one
 from the official release): ``config.json`` (format, version, rates, the Amphion-schema hyper-parameters it
 came from), ``t2s``, ``s2a_1layer``, ``s2a_full``, ``acoustic_encoder``, ``acoustic_decoder`` and
-``semantic_codec`` as ``<name>.json`` + ``<name>.safetensors`` (``maskgct.checkpoint``),
+``semantic_codec`` (and optionally ``duration``) as ``<name>.json`` + ``<name>.safetensors``
+(``maskgct.checkpoint``),
 ``w2v_bert_stats.safetensors``, ``semantic_tokenizer.json`` (the w2v-BERT folder, relative or absolute, or
 a hub id, and its layer) and optionally the w2v-BERT folder itself.
 """
@@ -53,6 +55,7 @@ from maskgct.audio import AudioError, check_audio, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError, load_network, save_network
 from maskgct.codecs.acoustic_codec import AcousticCodec
 from maskgct.codecs.semantic import SemanticTokenizer
+from maskgct.duration import DurationModel
 from maskgct.s2a import S2A, s2a_generate
 from maskgct.sampler import check_mode
 from maskgct.t2s import T2S
@@ -72,6 +75,7 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_FORMAT = "maskgct"
 FORMAT_VERSION = 1
 T2S_NAME, S2A_1LAYER_NAME, S2A_FULL_NAME = "t2s", "s2a_1layer", "s2a_full"
+DURATION_NAME = "duration"  # optional network of a checkpoint folder
 DEFAULT_CHECKPOINT_ENV = "MASKGCT_DEFAULT_CHECKPOINT"
 # The in-repo default model (written by the recipe), used when no checkpoint is named.
 DEFAULT_CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
@@ -152,6 +156,7 @@ class MaskGCT:
         s2a_1layer: S2A,
         s2a_full: S2A,
         config: dict | None = None,
+        duration: DurationModel | None = None,
     ):
         check_compatible(tokenizer, codec, t2s, s2a_1layer, s2a_full)
         self.tokenizer = tokenizer.eval()
@@ -160,14 +165,16 @@ class MaskGCT:
         self.s2a_1layer = s2a_1layer.eval()
         self.s2a_full = s2a_full.eval()
         self.config = dict(config or {})
+        self.duration = duration.eval() if duration is not None else None
 
     @property
     def device(self) -> torch.device:
         return self.t2s.mask_emb.weight.device
 
     def to(self, device: str | torch.device) -> MaskGCT:
-        for net in (self.tokenizer, self.codec, self.t2s, self.s2a_1layer, self.s2a_full):
-            net.to(device)
+        for net in (self.tokenizer, self.codec, self.t2s, self.s2a_1layer, self.s2a_full, self.duration):
+            if net is not None:
+                net.to(device)
         return self
 
     # ------------------------------------------------------------------------------------- checkpoints
@@ -183,7 +190,13 @@ class MaskGCT:
             nets[name] = load_network(folder, name, device)
             if not isinstance(nets[name], cls_):
                 raise CheckpointError(f"{folder / name}.json: expected a {cls_.__name__} network")
-        return cls(tokenizer, codec, nets[T2S_NAME], nets[S2A_1LAYER_NAME], nets[S2A_FULL_NAME], config)
+        duration = None
+        if (folder / f"{DURATION_NAME}.json").is_file():
+            duration = load_network(folder, DURATION_NAME, device)
+            if not isinstance(duration, DurationModel):
+                raise CheckpointError(f"{folder / DURATION_NAME}.json: expected a DurationModel network")
+        nets = (nets[T2S_NAME], nets[S2A_1LAYER_NAME], nets[S2A_FULL_NAME])
+        return cls(tokenizer, codec, *nets, config, duration)
 
     def save_pretrained(self, folder: str | Path, w2v_bert: str | None = None) -> None:
         """Write the checkpoint folder; ``w2v_bert`` overrides where it says the w2v-BERT folder is."""
@@ -193,6 +206,8 @@ class MaskGCT:
         save_network(self.t2s, folder, T2S_NAME)
         save_network(self.s2a_1layer, folder, S2A_1LAYER_NAME)
         save_network(self.s2a_full, folder, S2A_FULL_NAME)
+        if self.duration is not None:
+            save_network(self.duration, folder, DURATION_NAME)
         write_config(folder, self.config.get("amphion_config"), self.config.get("source", "maskgct"))
 
     # ------------------------------------------------------------------------------------------ prompt
@@ -248,9 +263,10 @@ class MaskGCT:
     ) -> CloneResult:
         """``clone`` with every intermediate: the prompt tokens and each chunk's tokens and audio.
 
-        duration: None or "rule" (prompt seconds × target phones / prompt phones), "auto" (a duration
-        model; none is shipped yet), or the target length in seconds; speed: > 1 speaks faster (divides the
-        length); seed: seeds a private generator (None: the global one); mode: "reference" | "fast";
+        duration: None or "rule" (prompt seconds × target phones / prompt phones), "auto" (the
+        checkpoint's duration model; an error if it has none), or the target length in seconds;
+        speed: > 1 speaks faster (divides the length); seed: seeds a private generator (None: the global
+        one); mode: "reference" | "fast";
         phone_ids / prompt_phone_ids: phone ids instead of ``text`` / ``prompt_text``;
         steps / cfg / temperature: T2S overrides; s2a_steps (one entry per acoustic layer) / s2a_cfg /
         s2a_temperature: S2A overrides.
@@ -271,6 +287,9 @@ class MaskGCT:
                 sample_rate=sample_rate,
             )
         check_prompt_seconds(prompt.seconds)
+        if duration == "auto" and self.duration is not None:
+            # The model's total, then handled like seconds (divided by speed, shared out over chunks).
+            duration = self.predicted_seconds(prompt, target_ids)
         budget = int(MAX_SECONDS * FRAME_RATE) - len(prompt.semantic)
         pieces = split_ids(target_ids, chunk_frames(target_ids, prompt, duration, speed), budget)
         generator = self._generator(seed)
@@ -357,6 +376,17 @@ class MaskGCT:
             )
             report("semantic-to-acoustic")
         return semantic[0], codes[0]
+
+    def predicted_seconds(self, prompt: Prompt, target_ids: list[int]) -> float:
+        """The duration model's length of the whole target, in seconds. Deterministic: its noise comes from
+        a private generator, so the sampling generator's stream is untouched."""
+        frames = self.duration.predict_utterance(
+            prompt.num_samples * FRAME_RATE / SEMANTIC_SAMPLE_RATE,
+            prompt.phone_ids,
+            target_ids,
+            generator=torch.Generator().manual_seed(0),
+        )
+        return frames / FRAME_RATE
 
     def _generator(self, seed: int | None) -> torch.Generator | None:
         """The sampling generator, on CPU advanced as the reference's w2v-BERT advanced it.

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from maskgct.checkpoint import load_network
+from maskgct.checkpoint import load_network, save_network
 from maskgct.data.shards import ShardWriter
 from maskgct.data.synth import ESPEAK_VOICES, build_corpus
 from maskgct.duration import DurationConfig, DurationModel, rule_frames
@@ -184,3 +184,24 @@ def test_tiny_model_beats_the_phone_ratio_rule_on_heldout_voices(tmp_path, capsy
             f"rule {scores['mae_log_rule']:.4f}"
         )
     assert scores["mae_log"] < MARGIN * scores["mae_log_rule"]
+
+
+def test_auto_duration_in_the_voice_clone_api(fixtures, tmp_path):
+    from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny
+
+    from maskgct.api import MaskGCT
+    from maskgct.text import text_to_ids
+
+    folder = convert_tiny(fixtures, tmp_path)
+    save_network(tiny_model(), folder, "duration")
+    tts = MaskGCT.from_pretrained(folder)
+    assert isinstance(tts.duration, DurationModel)
+    tts.save_pretrained(tmp_path / "copy")
+    assert (tmp_path / "copy" / "duration.safetensors").is_file()
+
+    prompt = tts.encode_prompt(fixtures / "prompt.wav", PROMPT_TEXT)
+    seconds = tts.predicted_seconds(prompt, text_to_ids(TARGET_TEXT))
+    assert seconds == tts.predicted_seconds(prompt, text_to_ids(TARGET_TEXT))  # deterministic
+    fast = dict(mode="fast", steps=1, s2a_steps=[1] * 12, seed=0)
+    result = tts.clone_with_details(prompt, text=TARGET_TEXT, duration="auto", speed=1.25, **fast)
+    assert result.chunks[0].semantic.shape[0] == int(seconds * 50 / 1.25)
