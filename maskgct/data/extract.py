@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -22,6 +24,8 @@ import numpy as np
 from maskgct.audio import AudioError, load_audio
 from maskgct.data.datadir import DataDir, read_datadir
 from maskgct.data.shards import ShardWriter, read_index
+
+PROGRESS_EVERY = 50
 
 
 @dataclass
@@ -137,6 +141,7 @@ def _run_job(
     factory: Callable,
     factory_arg: object,
     shard_bytes: int,
+    threads: int = 0,
 ) -> tuple[int, int]:
     """Extract ``items`` into ``job<job>-*`` shards, skipping earlier work → (written, rejected)."""
     logs = dump_dir / "logs"
@@ -151,10 +156,19 @@ def _run_job(
     if done_marker.is_file():
         return len(written), len(rejected)
     todo = [item for item in items if item.utt not in written and item.utt not in rejected]
+    if threads:
+        import torch
+
+        # Jobs share the cores: more threads than cores per job only spin and slow every job down.
+        torch.set_num_threads(threads)
     extractor = factory(factory_arg)
     writer = ShardWriter(dump_dir, prefix, shard_bytes, first_index=len(existing))
+    started = time.time()
     with open(rejected_file, "a", encoding="utf-8") as reject_log:
-        for item in todo:
+        for done, item in enumerate(todo, start=1):
+            if done % PROGRESS_EVERY == 0:
+                rate = done / (time.time() - started)
+                print(f"job {job}: {done}/{len(todo)} utterances ({rate:.1f}/s)", file=sys.stderr, flush=True)
             try:
                 arrays = extractor(item)
             except (Rejected, AudioError) as err:
@@ -205,9 +219,10 @@ def extract(
     else:
         # spawn: each job starts clean (no forked torch threads) and loads its own models.
         context = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // nj)
         with ProcessPoolExecutor(nj, mp_context=context) as pool:
             futures = [
-                pool.submit(_run_job, job, part, dump_dir, factory, factory_arg, shard_bytes)
+                pool.submit(_run_job, job, part, dump_dir, factory, factory_arg, shard_bytes, threads)
                 for job, part in enumerate(parts)
             ]
             counts = [future.result() for future in futures]
