@@ -378,15 +378,10 @@ class MaskGCT:
         return semantic[0], codes[0]
 
     def predicted_seconds(self, prompt: Prompt, target_ids: list[int]) -> float:
-        """The duration model's length of the whole target, in seconds. Deterministic: its noise comes from
-        a private generator, so the sampling generator's stream is untouched."""
-        frames = self.duration.predict_utterance(
-            prompt.num_samples * FRAME_RATE / SEMANTIC_SAMPLE_RATE,
-            prompt.phone_ids,
-            target_ids,
-            generator=torch.Generator().manual_seed(0),
-        )
-        return frames / FRAME_RATE
+        """The duration model's length of the whole target, in seconds: the median of its distribution,
+        deterministic (no random draw, so the sampling generator's stream is untouched)."""
+        prompt_frames = prompt.num_samples * FRAME_RATE / SEMANTIC_SAMPLE_RATE
+        return self.duration.predict_utterance(prompt_frames, prompt.phone_ids, target_ids) / FRAME_RATE
 
     def _generator(self, seed: int | None) -> torch.Generator | None:
         """The sampling generator, on CPU advanced as the reference's w2v-BERT advanced it.

@@ -16,9 +16,10 @@ from maskgct.duration import DurationConfig, DurationModel, rule_frames
 from maskgct.train.__main__ import CONF_DIR, train
 from maskgct.train.duration import DataDirUtterances, DurationDataModule, DurationTask, compare_with_rule
 
-TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 4}
-# The held-out comparison: corpus size and training (about 15 s of CPU).
-UTTS, STEPS, BATCH, LR, MARGIN = 20, 300, 16, 3e-3, 0.95
+TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "log_scale": 0.1}
+# The held-out comparison: corpus size and training (about 10 s of CPU). Over seeds 0-3 the model's error
+# was 0.76-0.83 of the rule's.
+UTTS, STEPS, BATCH, LR, MARGIN = 20, 300, 16, 2e-3, 0.9
 
 
 def tiny_model(seed: int = 0) -> DurationModel:
@@ -69,13 +70,18 @@ def test_rows_are_independent_of_their_batch():
             alone = alone + (torch.ones_like(alone[3]),)
             single = model.velocity(x[row : row + 1], t[row : row + 1], *model.encode_inputs(*alone))
             torch.testing.assert_close(single[0], together[row], atol=1e-5, rtol=1e-5)
-    # A one-utterance call gives the frame count of the batched call with the same noise.
-    generator = torch.Generator().manual_seed(3)
-    batched = model.predict_frames(*model_inputs(batch), generator=generator)
-    single = model.predict_utterance(
-        80, [5, 6, 7, 8, 9], [12, 13], generator=torch.Generator().manual_seed(3)
+    # A one-utterance call gives the batched call's frames: the median, and samples with the same noise.
+    batched = model.predict_frames(*model_inputs(batch))
+    assert model.predict_utterance(80, [5, 6, 7, 8, 9], [12, 13]) == pytest.approx(
+        float(batched[0]), rel=1e-5
     )
-    assert single == pytest.approx(float(batched[0]), rel=1e-5)
+    sampled = model.predict_frames(
+        *model_inputs(batch), num_samples=4, generator=torch.Generator().manual_seed(3)
+    )
+    single = model.predict_utterance(
+        80, [5, 6, 7, 8, 9], [12, 13], num_samples=4, generator=torch.Generator().manual_seed(3)
+    )
+    assert single == pytest.approx(float(sampled[0]), rel=1e-5) and single != pytest.approx(float(batched[0]))
     assert bool((batched >= 1).all())
 
 
@@ -171,6 +177,7 @@ def test_tiny_model_beats_the_phone_ratio_rule_on_heldout_voices(tmp_path, capsy
     data = DurationDataModule(train_dir=str(tmp_path / "train"), batch_size=BATCH, seed=0)
     L.Trainer(
         max_steps=STEPS,
+        gradient_clip_val=1.0,  # as conf/trainer: without it some seeds learn much more slowly
         accelerator="cpu",
         logger=False,
         enable_checkpointing=False,

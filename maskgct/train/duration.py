@@ -232,7 +232,7 @@ def compare_with_rule(
     prompts_per_target: int = 4,
     batch_size: int = 64,
     steps: int = 8,
-    num_samples: int = 4,
+    num_samples: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
     """MAE of log-duration of the model and of the phone-ratio rule on same-speaker pairs of a test set.
@@ -286,7 +286,7 @@ class DurationTask(L.LightningModule):
         weight_decay: float = 0.01,
         warmup_steps: int = 500,
         sample_steps: int = 8,
-        num_samples: int = 4,
+        num_samples: int | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
