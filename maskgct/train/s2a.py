@@ -10,8 +10,6 @@ Logs ``train/loss`` and ``train/acc`` (masked-token accuracy).
 
 from __future__ import annotations
 
-import torch
-
 from maskgct.s2a import S2A, S2AConfig
 from maskgct.train.t2s import MaskedTokenTask
 
@@ -19,24 +17,5 @@ from maskgct.train.t2s import MaskedTokenTask
 class S2ATask(MaskedTokenTask):
     """LightningModule for S2A; ``self.net`` is the ``maskgct.s2a.S2A`` network (1-layer or full)."""
 
-    def __init__(
-        self,
-        model: dict,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.9, 0.98),
-        weight_decay: float = 0.0,
-        warmup_steps: int = 1000,
-        attention: str = "sdpa",
-    ):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = S2A(S2AConfig(**model))
-
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        return self.net.loss(
-            batch["semantic"],
-            batch["semantic_mask"],
-            batch["acoustic"],
-            batch["acoustic_mask"],
-            attention=self.hparams.attention,
-        )
+    network, network_config = S2A, S2AConfig
+    batch_keys = ("semantic", "semantic_mask", "acoustic", "acoustic_mask")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from maskgct.codecs.semantic import SemanticCodec, SemanticCodecConfig, W2vBertFeatures
+from maskgct.train.optim import adamw_with_warmup
 
 
 class SemanticCodecTask(L.LightningModule):
@@ -111,9 +112,4 @@ class SemanticCodecTask(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(
-            self.net.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay
-        )
-        warmup = max(hp.warmup_steps, 1)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_with_warmup(self.net.parameters(), hp.lr, hp.betas, hp.weight_decay, hp.warmup_steps)

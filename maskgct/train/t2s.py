@@ -13,14 +13,36 @@ import lightning as L
 import torch
 
 from maskgct.t2s import T2S, T2SConfig
+from maskgct.train.optim import adamw_with_warmup
 
 
 class MaskedTokenTask(L.LightningModule):
-    """Shared optimiser and logging of the masked-token tasks.
+    """The masked-token tasks (T2S, S2A): network, optimiser and logging.
 
-    A subclass saves ``lr``, ``betas``, ``weight_decay`` and ``warmup_steps`` as hyper-parameters, builds
-    ``self.net`` and defines ``losses(batch) -> {"loss", "acc", ...}``.
+    A subclass names its network (``network``, ``network_config``) and the batch keys that are the
+    positional arguments of the network's ``loss`` (``batch_keys``), which returns ``{"loss", "acc", ...}``.
     """
+
+    network: type[torch.nn.Module]
+    network_config: type
+    batch_keys: tuple[str, ...]
+
+    def __init__(
+        self,
+        model: dict,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.98),
+        weight_decay: float = 0.0,
+        warmup_steps: int = 1000,
+        attention: str = "sdpa",
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = self.network(self.network_config(**model))
+
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        inputs = [batch[key] for key in self.batch_keys]
+        return self.net.loss(*inputs, attention=self.hparams.attention)
 
     def _log(self, prefix: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
         batch_size = len(batch["utt_ids"]) if "utt_ids" in batch else batch["semantic"].shape[0]
@@ -37,35 +59,11 @@ class MaskedTokenTask(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.AdamW(
-            self.net.parameters(), lr=hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay
-        )
-        warmup = max(hp.warmup_steps, 1)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_with_warmup(self.net.parameters(), hp.lr, hp.betas, hp.weight_decay, hp.warmup_steps)
 
 
 class T2STask(MaskedTokenTask):
     """LightningModule for T2S; ``self.net`` is the ``maskgct.t2s.T2S`` network."""
 
-    def __init__(
-        self,
-        model: dict,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.9, 0.98),
-        weight_decay: float = 0.0,
-        warmup_steps: int = 1000,
-        attention: str = "sdpa",
-    ):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = T2S(T2SConfig(**model))
-
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        return self.net.loss(
-            batch["phone_ids"],
-            batch["phone_mask"],
-            batch["semantic"],
-            batch["semantic_mask"],
-            attention=self.hparams.attention,
-        )
+    network, network_config = T2S, T2SConfig
+    batch_keys = ("phone_ids", "phone_mask", "semantic", "semantic_mask")
