@@ -23,9 +23,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from maskgct.checkpoint import load_network
+from maskgct.data.duration import DataDirUtterances
 from maskgct.data.synth import build_corpus
 from maskgct.train.__main__ import CONF_DIR, train
-from maskgct.train.duration import DataDirUtterances, compare_with_rule
+from maskgct.train.duration import compare_with_rule
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ release never shipped it and uses the phone-count rule ``T = prompt_frames · n_
   give the speaking rate, and leaving them out keeps the model independent of the semantic codec.
 * **Training** is conditional rectified flow: ``x_t = (1 - t)·noise + t·x1``, t ~ U(0, 1), loss
   ``|v(x_t, t) - (x1 - noise)|²``. Pairs come from a corpus with speaker labels: the target is an
-  utterance, the prompt another utterance of the same speaker (``maskgct.train.duration``), so no aligner
+  utterance, the prompt another utterance of the same speaker (``maskgct.data.duration``), so no aligner
   is needed, only utterance lengths.
 * **Sampling** integrates the ODE from t = 0 to t = 1 with a few Euler steps (8 by default). By default it
   starts from the noise's median, 0: in one dimension ODE trajectories cannot cross, so the flow is a

@@ -10,11 +10,12 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from maskgct.checkpoint import load_network, save_network
+from maskgct.data.duration import DataDirUtterances, DurationDataModule
 from maskgct.data.shards import ShardWriter
 from maskgct.data.synth import ESPEAK_VOICES, build_corpus
 from maskgct.duration import DurationConfig, DurationModel, rule_frames
 from maskgct.train.__main__ import CONF_DIR, train
-from maskgct.train.duration import DataDirUtterances, DurationDataModule, DurationTask, compare_with_rule
+from maskgct.train.duration import DurationTask, compare_with_rule
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "log_scale": 0.1}
 # The held-out comparison: corpus size and training (about 10 s of CPU). Over seeds 0-3 the model's error

@@ -165,6 +165,17 @@ class TokenDataset(Dataset):
         return self.dump[index]
 
 
+def pad_sequences(arrays: list[np.ndarray], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer arrays (T_i, ...) -> ``(Long(B, T, ...) padded with pad, Long(B, T) 1 = valid)``."""
+    longest = max(a.shape[0] for a in arrays)
+    padded = torch.full((len(arrays), longest) + tuple(arrays[0].shape[1:]), pad, dtype=torch.long)
+    mask = torch.zeros(len(arrays), longest, dtype=torch.long)
+    for row, array in enumerate(arrays):
+        padded[row, : array.shape[0]] = torch.from_numpy(array)
+        mask[row, : array.shape[0]] = 1
+    return padded, mask
+
+
 def collate_tokens(items: list[dict]) -> dict:
     """Pad items into the token batch of the training contract (see ``conf/train.yaml``'s tasks)."""
     batch: dict = {"utt_ids": [item["utt"] for item in items]}
@@ -172,22 +183,13 @@ def collate_tokens(items: list[dict]) -> dict:
     for field, pad in pads.items():
         if field not in items[0]:
             continue
-        arrays = [torch.from_numpy(item[field]) for item in items]
-        longest = max(a.shape[0] for a in arrays)
-        shape = (len(arrays), longest) + tuple(arrays[0].shape[1:])
-        padded = torch.full(shape, pad, dtype=torch.long)
-        mask = torch.zeros(len(arrays), longest, dtype=torch.long)
-        for row, array in enumerate(arrays):
-            padded[row, : array.shape[0]] = array
-            mask[row, : array.shape[0]] = 1
         prefix = "phone" if field == "phone_ids" else field
-        batch[field] = padded
-        batch[f"{prefix}_mask"] = mask
+        batch[field], batch[f"{prefix}_mask"] = pad_sequences([item[field] for item in items], pad)
     return batch
 
 
-class _ResumableLoaderMixin:
-    """Shared by both data modules: build a loader whose sampler skips what a resumed run already did."""
+class ResumableLoaderMixin:
+    """For data modules: build a training loader whose sampler skips what a resumed run already did."""
 
     seed: int
     num_workers: int
@@ -210,7 +212,7 @@ class _ResumableLoaderMixin:
         )
 
 
-class TokenDataModule(_ResumableLoaderMixin, L.LightningDataModule):
+class TokenDataModule(ResumableLoaderMixin, L.LightningDataModule):
     """Token batches (phone ids, semantic tokens, acoustic codes) from dump dirs, in dynamic batches.
 
     Args:
@@ -318,7 +320,7 @@ def collate_audio(items: list[dict]) -> dict:
     }
 
 
-class AudioDataModule(_ResumableLoaderMixin, L.LightningDataModule):
+class AudioDataModule(ResumableLoaderMixin, L.LightningDataModule):
     """Audio batches ``{"utt_ids", "wav": (B, L), "wav_lengths": (B,)}`` for codec training.
 
     Args:
