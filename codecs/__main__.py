@@ -18,11 +18,12 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
-from maskgct.codecs.acoustic_codec import SAMPLE_RATE, AcousticCodec
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from maskgct.audio import load_audio
+from maskgct.cli import report_error
+from maskgct.codecs.acoustic_codec import SAMPLE_RATE, AcousticCodec
 
 
 def encode(args: argparse.Namespace) -> None:
@@ -88,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.inference_mode():
             args.run(args)
     except (ValueError, OSError, RuntimeError) as err:  # AudioError and CheckpointError are ValueErrors
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_error(err)
     return 0
 
 

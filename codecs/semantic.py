@@ -35,6 +35,7 @@ from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Ve
 
 from maskgct.audio import AudioError, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError, load_strict, save_network
+from maskgct.cli import report_error
 from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
 
 SAMPLE_RATE = 16000
@@ -610,8 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             for utt, reason in sorted(rejected.items()):
                 print(f"skipped {utt}: {reason}", file=sys.stderr)
     except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_error(err)
     return 0
 
 

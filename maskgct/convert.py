@@ -36,6 +36,7 @@ from torch import nn
 
 from maskgct.api import S2A_1LAYER_NAME, S2A_FULL_NAME, T2S_NAME, write_config
 from maskgct.checkpoint import CheckpointError, check_state_dict, load_strict, save_network
+from maskgct.cli import report_error
 from maskgct.codecs.acoustic_codec import AcousticCodec
 from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
@@ -302,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             args.copy_w2v_bert, log=lambda m: print(m, file=sys.stderr),
         )  # fmt: skip
     except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_error(err)
     return 0
 
 

@@ -19,6 +19,8 @@ import time
 import warnings
 from pathlib import Path
 
+from maskgct.cli import report_error
+
 
 def parse_duration(value: str) -> str | float:
     if value in ("rule", "auto"):
@@ -200,10 +202,7 @@ def run_batch(args: argparse.Namespace, log) -> int:
         write_wav(out_dir / f"{entry.utt}.wav", audio, 24000)
     log(f"wrote {len(entries) - len(failed)} of {len(entries)} utterances to {out_dir}")
     if failed:
-        print(
-            f"error: {len(failed)} of {len(entries)} utterances failed (first: {failed[0]})", file=sys.stderr
-        )
-        return 2
+        return report_error(f"{len(failed)} of {len(entries)} utterances failed (first: {failed[0]})")
     return 0
 
 
@@ -225,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_batch(args, log) if args.batch else run_single(args, log)
     except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_error(err)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from maskgct.cli import report_error
 from maskgct.data.datadir import DataDirError, read_datadir, validate_datadir, write_datadir
 
 
@@ -232,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (DataDirError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report_error(err)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from maskgct.cli import report_error
 from maskgct.eval.asr import DEFAULT_ASR_MODEL
 from maskgct.eval.meta import FORMAT, meta_from_datadir, read_meta, write_meta
 from maskgct.eval.runner import METRICS, evaluate
@@ -80,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
         )
     except ValueError as error:  # every bad-input error of maskgct.eval is a ValueError with a plain message
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     for key, value in summary.items():
         if isinstance(value, float):
             print(f"{key:>14s}  {value:.4f}")

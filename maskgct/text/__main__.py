@@ -6,6 +6,7 @@ import argparse
 import sys
 import warnings
 
+from maskgct.cli import report_error
 from maskgct.text.frontend import texts_to_phones
 from maskgct.text.inventory import symbols_to_ids
 
@@ -25,8 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results = texts_to_phones(texts, args.language, args.strict_reference)
         except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+            return report_error(error)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     for text, phones in zip(texts, results, strict=True):
