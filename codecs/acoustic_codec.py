@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
-from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
-from maskgct.codecs.modules import fold_weight_norm
 from safetensors.torch import load_file
 from torch import nn
 
 from maskgct.checkpoint import CheckpointError, load_network, load_strict, save_network
+from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
+from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
+from maskgct.codecs.modules import fold_weight_norm
 
 SAMPLE_RATE = 24000
 ENCODER_NAME = "acoustic_encoder"

@@ -17,10 +17,10 @@ from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
-from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
 from torch import nn
 
 from maskgct.checkpoint import CheckpointError
+from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
 
 WINDOW_KEY = "model.head.istft.window"
 

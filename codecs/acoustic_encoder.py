@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass, field, fields
 
 import torch
-from maskgct.codecs.modules import Snake1d, WNConv1d
 from torch import nn
+
+from maskgct.codecs.modules import Snake1d, WNConv1d
 
 
 @dataclass

@@ -8,8 +8,9 @@ from __future__ import annotations
 import librosa
 import torch
 import torch.nn.functional as F
-from maskgct.codecs.discriminators import DiscriminatorOutput
 from torch import nn
+
+from maskgct.codecs.discriminators import DiscriminatorOutput
 
 
 class MelSpectrogram(nn.Module):

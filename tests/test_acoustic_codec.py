@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors.torch import load_file, save_file
+
+from maskgct.audio import load_audio
+from maskgct.checkpoint import CheckpointError, check_state_dict
 from maskgct.codecs.__main__ import main as cli
 from maskgct.codecs.acoustic_codec import AcousticCodec
 from maskgct.codecs.acoustic_decoder import (
@@ -19,10 +23,6 @@ from maskgct.codecs.acoustic_decoder import (
 )
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
 from maskgct.codecs.modules import fold_weight_norm
-from safetensors.torch import load_file, save_file
-
-from maskgct.audio import load_audio
-from maskgct.checkpoint import CheckpointError, check_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
