@@ -30,7 +30,14 @@ from torch import nn
 
 from maskgct.checkpoint import load_strict
 from maskgct.sampler import check_mode, decode_layer
-from maskgct.t2s import amphion_config_kwargs, check_ids, drop_empty_embed_tokens, force_one_masked, masked_ce
+from maskgct.t2s import (
+    amphion_config_kwargs,
+    check_ids,
+    draw_prompt_lengths,
+    drop_empty_embed_tokens,
+    force_one_masked,
+    masked_ce,
+)
 from maskgct.transformer import DiffTransformer, TransformerConfig, init_weights
 
 LAYER_SCHEDULES = ("linear",)
@@ -131,10 +138,7 @@ class S2A(nn.Module):
             raise ValueError(f"S2A training needs sequences of at least 2 frames, got {length}")
         layer = torch.multinomial(self.layer_weights(), 1, generator=generator).to(x0.device)
         mask_prob = torch.sin(t * math.pi / 2)
-        if torch.rand(1, generator=generator) > self.config.cfg_scale:
-            prompt_len = torch.randint(low, high, (batch,), generator=generator).to(x0.device)
-        else:
-            prompt_len = torch.zeros(batch, dtype=torch.long, device=x0.device)
+        prompt_len = draw_prompt_lengths(batch, low, high, self.config.cfg_scale, x0.device, generator)
         is_prompt = (torch.arange(length, device=x0.device)[None, :] < prompt_len[:, None]).long()[..., None]
         mask = torch.bernoulli(torch.ones_like(x0[:, :, 0]) * mask_prob[..., None], generator=generator)
         mask = force_one_masked(mask, prompt_len)

@@ -145,16 +145,11 @@ class T2S(nn.Module):
             raise ValueError(f"T2S training needs sequences of at least 3 tokens, got {length}")
         mask_prob = torch.sin(t * math.pi / 2)
         mask_prob = torch.where(mask_prob < 0.2, torch.ones_like(mask_prob) * 0.2, mask_prob)
-        prompt_len = self._prompt_lengths(batch, low, high, x0.device, generator)
+        prompt_len = draw_prompt_lengths(batch, low, high, self.config.cfg_scale, x0.device, generator)
         mask = torch.bernoulli(torch.ones_like(x0) * mask_prob[..., None], generator=generator)
         mask = force_one_masked(mask, prompt_len)
         xt = mask * self.mask_emb.weight[:1][:, None, :] + (1 - mask) * self.cond_emb(x0)
         return xt, mask, prompt_len, mask_prob
-
-    def _prompt_lengths(self, batch, low, high, device, generator) -> torch.Tensor:
-        if torch.rand(1, generator=generator) > self.config.cfg_scale:
-            return torch.randint(low, high, (batch,), generator=generator).to(device)
-        return torch.zeros(batch, dtype=torch.long, device=device)
 
     def loss(
         self,
@@ -248,6 +243,18 @@ class T2S(nn.Module):
             generator=generator,
             device=phone_ids.device,
         )
+
+
+def draw_prompt_lengths(
+    batch: int, low: int, high: int, cfg_scale: float, device, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Training prompt lengths Long(B): with probability ``1 - cfg_scale`` uniform in [low, high), else 0.
+
+    Draws ``rand(1)``, then (prompt branch) ``randint``: the reference's order.
+    """
+    if torch.rand(1, generator=generator) > cfg_scale:
+        return torch.randint(low, high, (batch,), generator=generator).to(device)
+    return torch.zeros(batch, dtype=torch.long, device=device)
 
 
 def force_one_masked(mask: torch.Tensor, prompt_len: torch.Tensor) -> torch.Tensor:
