@@ -1,5 +1,6 @@
 """Shared test set-up: offline hub, the reference fixtures, and single-threaded parity runs."""
 
+import json
 import os
 from pathlib import Path
 
@@ -23,6 +24,18 @@ def fixtures() -> Path:
             pytrace=False,
         )
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def reference_case(fixtures):
+    """``reference_case(name) -> (tensors, meta)``: the fixtures' ``cases/<name>.{safetensors,json}``."""
+    from safetensors.torch import load_file
+
+    def load(name: str) -> tuple[dict, dict]:
+        cases = fixtures / "cases"
+        return load_file(cases / f"{name}.safetensors"), json.loads((cases / f"{name}.json").read_text())
+
+    return load
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
-"""Shared by the pipeline, converter and CLI tests: the official snapshot layout built from the fixtures."""
+"""Shared by the pipeline, converter and CLI tests: the official snapshot layout built from the fixtures,
+and test prompts."""
 
 import shutil
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
 
 from maskgct.convert import AMPHION_FILES, convert_amphion
 
@@ -38,3 +42,10 @@ def convert_tiny(fixtures: Path, root: Path) -> Path:
         semantic_layer=3,
         log=lambda message: None,
     )
+
+
+def write_tone(path: Path, seconds: float, amplitude: float = 0.1, rate: int = 16000) -> Path:
+    """Write a 220 Hz tone of ``seconds`` (amplitude 0: silence) to ``path``: a prompt of a chosen length."""
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    return path

@@ -3,10 +3,9 @@
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import soundfile as sf
-from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny
+from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny, write_tone
 
 from maskgct.infer import main
 
@@ -38,12 +37,6 @@ def test_cli_clones_a_voice_and_reports_bad_input_in_one_line(checkpoint, fixtur
     assert failed.stderr.strip() == f"error: audio file not found: {tmp_path / 'nope.wav'}"
 
 
-def tone(path, seconds, amplitude=0.1, rate=16000):
-    t = np.arange(int(seconds * rate)) / rate
-    sf.write(path, (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
-    return path
-
-
 def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path, capsys, monkeypatch):
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt not audio")
     (tmp_path / "empty").mkdir()
@@ -61,9 +54,9 @@ def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path
     ]
     cases = [
         (["--prompt", tmp_path / "corrupt.wav"], "cannot read audio file"),
-        (["--prompt", tone(tmp_path / "silent.wav", 2, amplitude=0)], "is silent"),
-        (["--prompt", tone(tmp_path / "short.wav", 0.4)], "too short (0.40 s); at least 1 s"),
-        (["--prompt", tone(tmp_path / "long.wav", 31)], "too long (31.0 s)"),
+        (["--prompt", write_tone(tmp_path / "silent.wav", 2, amplitude=0)], "is silent"),
+        (["--prompt", write_tone(tmp_path / "short.wav", 0.4)], "too short (0.40 s); at least 1 s"),
+        (["--prompt", write_tone(tmp_path / "long.wav", 31)], "too long (31.0 s)"),
         (["--text", ""], "the text text is empty"),
         (["--text", "..."], "nothing pronounceable"),
         (["--prompt-text", " "], "the prompt text is empty"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny
+from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny, write_tone
 from safetensors.torch import load_file
 
 import maskgct
@@ -29,9 +29,10 @@ def tts(checkpoint):
 @pytest.mark.parametrize(
     "case, duration, seed", [("pipeline_rule", "rule", 2025), ("pipeline_len1p5", 1.5, 2024)]
 )
-def test_reference_mode_reproduces_the_reference_pipeline(tts, fixtures, one_thread, case, duration, seed):
-    ref = load_file(fixtures / "cases" / f"{case}.safetensors")
-    meta = json.loads((fixtures / "cases" / f"{case}.json").read_text())
+def test_reference_mode_reproduces_the_reference_pipeline(
+    tts, fixtures, reference_case, one_thread, case, duration, seed
+):
+    ref, meta = reference_case(case)
     assert (meta["prompt_text"], meta["target_text"]) == (PROMPT_TEXT, TARGET_TEXT)
     result = tts.clone_with_details(
         fixtures / "prompt.wav", PROMPT_TEXT, TARGET_TEXT, duration=duration, seed=seed, mode="reference"
@@ -158,19 +159,13 @@ def test_prompt_as_array_equals_the_file(tts, fixtures):
     assert torch.equal(from_array.acoustic, from_file.acoustic)
 
 
-def write(path, seconds, amplitude=0.1, rate=16000):
-    t = np.arange(int(seconds * rate)) / rate
-    sf.write(path, (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
-    return path
-
-
 def test_bad_inputs_raise_one_clear_error(tts, fixtures, tmp_path):
     wav = fixtures / "prompt.wav"
     cases = [
         (dict(prompt=tmp_path / "missing.wav"), AudioError, "not found"),
-        (dict(prompt=write(tmp_path / "short.wav", 0.5)), AudioError, "too short"),
-        (dict(prompt=write(tmp_path / "long.wav", 31)), AudioError, "too long"),
-        (dict(prompt=write(tmp_path / "silent.wav", 2, amplitude=0)), AudioError, "silent"),
+        (dict(prompt=write_tone(tmp_path / "short.wav", 0.5)), AudioError, "too short"),
+        (dict(prompt=write_tone(tmp_path / "long.wav", 31)), AudioError, "too long"),
+        (dict(prompt=write_tone(tmp_path / "silent.wav", 2, amplitude=0)), AudioError, "silent"),
         (dict(prompt_text=None), InputError, "prompt text is missing"),
         (dict(text="   "), InputError, "text is empty"),
         (dict(text="..."), InputError, "nothing pronounceable"),

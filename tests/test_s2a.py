@@ -10,12 +10,6 @@ from maskgct.checkpoint import CheckpointError
 from maskgct.s2a import S2A, S2AConfig, s2a_generate
 
 
-def load_case(fixtures, name):
-    return load_file(fixtures / "cases" / f"{name}.safetensors"), json.loads(
-        (fixtures / "cases" / f"{name}.json").read_text()
-    )
-
-
 def load_model(fixtures, kind):
     block = json.loads((fixtures / "tiny_config.json").read_text())["model"]["s2a_model"][f"s2a_{kind}"]
     return S2A.from_amphion(block, load_file(fixtures / f"s2a_{kind}.safetensors"), f"s2a_{kind}.safetensors")
@@ -35,9 +29,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("name,which", CASES)
-def test_forward_and_masking_match_reference(models, fixtures, one_thread, name, which):
+def test_forward_and_masking_match_reference(models, reference_case, one_thread, name, which):
     model = models[which]
-    case, meta = load_case(fixtures, name)
+    case, meta = reference_case(name)
     layer = int(case["mask_layer"])
     with torch.no_grad():
         cond = model.condition(case["cond_code"], layer)
@@ -53,8 +47,8 @@ def test_forward_and_masking_match_reference(models, fixtures, one_thread, name,
 
 
 @pytest.mark.parametrize("mode", ["reference", "fast"])
-def test_coarse_to_fine_sampling_reproduces_reference(models, fixtures, one_thread, mode):
-    case, meta = load_case(fixtures, "s2a_sample")
+def test_coarse_to_fine_sampling_reproduces_reference(models, reference_case, one_thread, mode):
+    case, meta = reference_case("s2a_sample")
     torch.manual_seed(meta["seed"])
     codes = s2a_generate(
         *models,

@@ -10,20 +10,14 @@ from maskgct.checkpoint import CheckpointError
 from maskgct.t2s import T2S, T2SConfig
 
 
-def load_case(fixtures, name):
-    return load_file(fixtures / "cases" / f"{name}.safetensors"), json.loads(
-        (fixtures / "cases" / f"{name}.json").read_text()
-    )
-
-
 @pytest.fixture(scope="module")
 def t2s(fixtures):
     block = json.loads((fixtures / "tiny_config.json").read_text())["model"]["t2s_model"]
     return T2S.from_amphion(block, load_file(fixtures / "t2s.safetensors"), "t2s.safetensors")
 
 
-def test_forward_matches_reference(t2s, fixtures, one_thread):
-    case, _ = load_case(fixtures, "t2s_forward")
+def test_forward_matches_reference(t2s, reference_case, one_thread):
+    case, _ = reference_case("t2s_forward")
     with torch.no_grad():
         hidden = t2s.hidden_states(
             case["xt"], case["t"], case["x_mask"], case["phone_id"], case["phone_mask"]
@@ -33,8 +27,8 @@ def test_forward_matches_reference(t2s, fixtures, one_thread):
     assert (logits - case["logits"]).abs().max() <= 1e-5
 
 
-def test_training_masking_draws_like_reference(t2s, fixtures, one_thread):
-    case, meta = load_case(fixtures, "t2s_forward")
+def test_training_masking_draws_like_reference(t2s, reference_case, one_thread):
+    case, meta = reference_case("t2s_forward")
     torch.manual_seed(meta["seed"])
     with torch.no_grad():
         xt, mask, prompt_len, mask_prob = t2s.mask_tokens(case["x0"], case["t"])
@@ -46,9 +40,9 @@ def test_training_masking_draws_like_reference(t2s, fixtures, one_thread):
 
 @pytest.mark.parametrize("name", ["t2s_sample_cfg", "t2s_sample_nocfg"])
 @pytest.mark.parametrize("mode", ["reference", "fast"])
-def test_sampling_reproduces_reference_tokens(t2s, fixtures, one_thread, name, mode):
+def test_sampling_reproduces_reference_tokens(t2s, reference_case, one_thread, name, mode):
     # Fast mode differs by ~1e-6 in the hidden states; on these inputs no decision is that close.
-    case, meta = load_case(fixtures, name)
+    case, meta = reference_case(name)
     kw = meta["kwargs"]
     torch.manual_seed(meta["seed"])
     out = t2s.generate(
