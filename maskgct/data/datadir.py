@@ -203,14 +203,3 @@ def validate_datadir(directory: str | Path, check_audio: bool = True) -> tuple[D
                 f"{utt} segment ends at {data.segments[utt].end}s after the file's {seconds:.2f}s"
             )
     return data, problems, warnings
-
-
-def subset_datadir(data: DataDir, utts: list[str]) -> DataDir:
-    """The data dir restricted to ``utts`` (recordings no segment uses are dropped)."""
-    keep = set(utts)
-    utt2spk = {u: s for u, s in data.utt2spk.items() if u in keep}
-    segments = {u: s for u, s in data.segments.items() if u in keep} if data.segments is not None else None
-    recordings = {s.recording for s in segments.values()} if segments is not None else keep
-    wav_scp = {r: p for r, p in data.wav_scp.items() if r in recordings}
-    text = {u: t for u, t in data.text.items() if u in keep}
-    return DataDir(wav_scp, text, utt2spk, segments, data.root)

@@ -63,7 +63,6 @@ FESTIVAL_VOICES = [
 ]
 # Held out of training (zero-shot test speakers); both always available, so a build is reproducible anywhere.
 DEFAULT_HELDOUT = ("espeak_sc_f1", "espeak_carib_m6")
-DEBIAN_PACKAGES = ("flite", "festival", "festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts")
 
 
 def _festival_has(voice: str) -> bool:
