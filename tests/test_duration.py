@@ -7,14 +7,14 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from train_support import compose_cfg, quiet_trainer
 
 from maskgct.checkpoint import load_network, save_network
 from maskgct.data.duration import DataDirUtterances, DurationDataModule
 from maskgct.data.shards import ShardWriter
 from maskgct.data.synth import ESPEAK_VOICES, build_corpus
 from maskgct.duration import DurationConfig, DurationModel, rule_frames
-from maskgct.train.__main__ import CONF_DIR, train
+from maskgct.train.__main__ import train
 from maskgct.train.duration import DurationTask, compare_with_rule
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "log_scale": 0.1}
@@ -141,11 +141,6 @@ def test_pairs_from_a_dump_share_the_speaker(tmp_path):
         DurationDataModule(train_dump=str(tmp_path), train_dir="x").train_dataloader()
 
 
-def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
-
-
 def test_training_resumes_exactly(tmp_path, one_thread):
     write_dump(tmp_path / "dump", {"a": 4, "b": 4})
     common = [
@@ -176,15 +171,8 @@ def test_tiny_model_beats_the_phone_ratio_rule_on_heldout_voices(tmp_path, capsy
     L.seed_everything(0)
     task = DurationTask(model=TINY, lr=LR, warmup_steps=20)
     data = DurationDataModule(train_dir=str(tmp_path / "train"), batch_size=BATCH, seed=0)
-    L.Trainer(
-        max_steps=STEPS,
-        gradient_clip_val=1.0,  # as conf/trainer: without it some seeds learn much more slowly
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(task, data)
+    # Gradient clipping as conf/trainer: without it some seeds learn much more slowly.
+    quiet_trainer(max_steps=STEPS, gradient_clip_val=1.0).fit(task, data)
     scores = compare_with_rule(task.net.eval(), DataDirUtterances(tmp_path / "test"), prompts_per_target=4)
     with capsys.disabled():
         print(

@@ -8,6 +8,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
+from train_support import quiet_trainer
 
 from maskgct.checkpoint import load_network, save_network
 from maskgct.train.semantic_codec import SemanticCodecTask
@@ -37,18 +38,6 @@ def _feature_batches(n_batches: int = 4, batch: int = 4, frames: int = 40) -> li
     return out
 
 
-def _trainer(tmp_path, max_steps: int) -> L.Trainer:
-    return L.Trainer(
-        max_steps=max_steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-
-
 def _rec_loss(task: SemanticCodecTask, batches: list[dict]) -> float:
     task.eval()
     with torch.no_grad():
@@ -60,7 +49,7 @@ def test_training_lowers_reconstruction_loss_and_resumes_exactly(tmp_path):
     L.seed_everything(0)
     task = _tiny_task()
     before = _rec_loss(task, batches)
-    _trainer(tmp_path, 60).fit(task, DataLoader(batches, batch_size=None))
+    quiet_trainer(max_steps=60, default_root_dir=tmp_path).fit(task, DataLoader(batches, batch_size=None))
     after = _rec_loss(task, batches)
     assert after < 0.5 * before, (before, after)
 
@@ -72,18 +61,18 @@ def test_training_lowers_reconstruction_loss_and_resumes_exactly(tmp_path):
 
     # 4 + 4 steps with a checkpoint in between == 8 steps in one go (weights, optimiser, scheduler state).
     # One batch per epoch: Lightning restarts a plain loader on resume, so only then is the data order equal.
-    batches = batches[:1]
+    loader = DataLoader(batches[:1], batch_size=None)
     L.seed_everything(1)
     straight = _tiny_task()
-    _trainer(tmp_path / "a", 8).fit(straight, DataLoader(batches, batch_size=None))
+    quiet_trainer(max_steps=8, default_root_dir=tmp_path / "a").fit(straight, loader)
     L.seed_everything(1)
     first = _tiny_task()
-    trainer = _trainer(tmp_path / "b", 4)
-    trainer.fit(first, DataLoader(batches, batch_size=None))
+    trainer = quiet_trainer(max_steps=4, default_root_dir=tmp_path / "b")
+    trainer.fit(first, loader)
     trainer.save_checkpoint(tmp_path / "b" / "half.ckpt")
     resumed = _tiny_task()
-    trainer = _trainer(tmp_path / "b", 8)
-    trainer.fit(resumed, DataLoader(batches, batch_size=None), ckpt_path=tmp_path / "b" / "half.ckpt")
+    trainer = quiet_trainer(max_steps=8, default_root_dir=tmp_path / "b")
+    trainer.fit(resumed, loader, ckpt_path=tmp_path / "b" / "half.ckpt")
     assert trainer.global_step == 8
     for key, value in straight.net.state_dict().items():
         assert torch.equal(resumed.net.state_dict()[key], value), key

@@ -10,19 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hydra import compose, initialize_config_dir
-from test_train_fakes import write_token_dump
+from train_support import compose_cfg, write_token_dump
 
 from maskgct.data.datadir import DataDir, write_datadir
-from maskgct.train.__main__ import CONF_DIR, build, train
+from maskgct.train.__main__ import build, train
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-
-
-def compose_cfg(overrides: list[str]):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
 
 
 def audio_datadir(root: Path) -> Path:
@@ -156,7 +150,7 @@ def test_sigkill_then_restart_continues_the_same_loss_curve(token_dump, tmp_path
         [
             *common,
             f"exp_dir={tmp_path / 'killed'}",
-            "+callbacks=[{_target_: test_train_fakes.KillAtStep, step: 12}]",
+            "+callbacks=[{_target_: train_support.KillAtStep, step: 12}]",
         ]
     )
     assert killed.returncode == -9  # SIGKILL after step 12; the last checkpoint is at step 10

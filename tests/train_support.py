@@ -1,4 +1,5 @@
-"""Helpers for the training tests: learnable token dumps and a callback that SIGKILLs its own run."""
+"""Helpers for the training tests: hydra configs, a quiet trainer, learnable token dumps and a callback
+that SIGKILLs its own run."""
 
 import os
 import signal
@@ -6,8 +7,30 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+from hydra import compose, initialize_config_dir
 
 from maskgct.data.shards import ShardWriter
+
+
+def compose_cfg(overrides: list[str]):
+    """The training config (``conf/train.yaml``) with hydra command-line ``overrides``."""
+    # Imported here: a training subprocess that loads ``KillAtStep`` runs that module as ``__main__``.
+    from maskgct.train.__main__ import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def quiet_trainer(**kwargs) -> L.Trainer:
+    """A CPU trainer with no logger, checkpoints, progress bar or model summary (unless ``kwargs`` say so)."""
+    options = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    return L.Trainer(**(options | kwargs))
 
 
 def write_token_dump(out_dir: Path, n_utts: int = 6, seed: int = 0) -> Path:
