@@ -32,6 +32,17 @@ class DiscriminatorConfig:
     resolution_channels: int = 32
 
 
+def judge(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> DiscriminatorOutput:
+    """Run leaky-ReLU ``convs`` then ``post`` on x: ``(logits, every conv's output)``."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x, features
+
+
 class PeriodDiscriminator(nn.Module):
     """``(B, 1, L)`` → logits ``(B, 1, L', period)`` and hidden features."""
 
@@ -52,13 +63,7 @@ class PeriodDiscriminator(nn.Module):
         if length % self.period:
             wav = F.pad(wav, (0, self.period - length % self.period), mode="reflect")
         x = wav.view(wav.shape[0], 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x, features
+        return judge(self.convs, self.post, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -86,13 +91,7 @@ class ResolutionDiscriminator(nn.Module):
             wav.squeeze(1), self.n_fft, self.hop_length, window=self.window, center=True, return_complex=True
         )
         x = spec.abs().transpose(1, 2).unsqueeze(1)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x, features
+        return judge(self.convs, self.post, x)
 
 
 class Discriminators(nn.Module):
