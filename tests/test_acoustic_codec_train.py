@@ -6,11 +6,11 @@ import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from maskgct.codecs.acoustic_codec import AcousticCodec
 from omegaconf import OmegaConf
 
 from maskgct.audio import load_audio
 from maskgct.checkpoint import load_network, save_network
+from maskgct.codecs.acoustic_codec import AcousticCodec
 from maskgct.train.__main__ import CONF_DIR
 from maskgct.train.acoustic_codec import AcousticCodecTask
 
@@ -124,3 +124,40 @@ def test_hydra_configs_build_tiny_and_official():
                 # The official counts, where each weight-norm pair is g (one per out channel) + v.
                 assert encoder_params == 42_540_224
                 assert decoder_params == 128_196_162
+
+
+def test_fan_in_init_spreads_the_codes(prompt, one_thread):
+    # The reference init (std 0.02) leaves the tiny encoder's output a constant offset: one code per stage.
+    wav = prompt[None, None, :48000]
+    distinct = {}
+    for gain in (None, 1.0):
+        torch.manual_seed(0)
+        task = AcousticCodecTask(TINY, encoder_init_gain=gain).eval()
+        with torch.no_grad():
+            codes = task.net.encode(wav)[0]
+        distinct[gain] = min(len(codes[:, stage].unique()) for stage in range(codes.shape[1]))
+    assert distinct[None] <= 2, distinct
+    assert distinct[1.0] >= 16, distinct
+
+
+def test_dead_codes_restart_from_encoder_frames(prompt, one_thread):
+    torch.manual_seed(0)
+    # restart_after=1: after one step every code the batch did not choose is re-drawn from its stage's z_e.
+    task = AcousticCodecTask(TINY, lr=1e-3, adversarial_start=10, restart_after=1)
+    before = [q.codebook.weight.detach().clone() for q in task.net.decoder.quantizer.quantizers]
+    fit = trainer(1, enable_checkpointing=False)
+    fit.fit(task, torch.utils.data.DataLoader(Segments(prompt, [4800, 19200], 4800), batch_size=2))
+    restarted = 0
+    for stage, quantizer in enumerate(task.net.decoder.quantizer.quantizers):
+        indices, z_e = task._stage_outputs[stage]
+        frames = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
+        unused = torch.ones(quantizer.codebook.num_embeddings, dtype=torch.bool)
+        unused[indices.unique()] = False
+        for code in unused.nonzero().flatten():
+            assert (quantizer.codebook.weight[code] == frames).all(1).any(), (stage, code)
+        # The chosen codes only took an optimiser step.
+        assert not torch.equal(quantizer.codebook.weight[~unused], before[stage][~unused])
+        restarted += int(unused.sum())
+    assert 0 < restarted == fit.callback_metrics["train/codes_restarted"]
+    assert set(task.code_last_used.flatten().tolist()) == {-1, 0}
+    assert 0 < fit.callback_metrics["train/codes_used"] < 1

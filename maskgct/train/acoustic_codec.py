@@ -25,6 +25,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from omegaconf import OmegaConf
+from torch import nn
 from torch.nn.utils import parametrize
 
 from maskgct.checkpoint import load_strict
@@ -37,6 +38,23 @@ from maskgct.codecs.losses import (
     generator_adversarial_loss,
 )
 from maskgct.codecs.modules import apply_weight_norm
+
+# Codebook usage (``train/codes_used``) counts the codes chosen at least once in this many generator steps.
+USAGE_WINDOW = 50
+
+
+def _fan_in_init(module: nn.Module, gain: float) -> None:
+    """Draw every conv weight from N(0, gain²/fan_in) with zero bias.
+
+    The reference init (truncated normal, std 0.02) shrinks the signal at every conv by about
+    ``0.02²·fan_in``; with the tiny config's 8-64 channels the waveform is ~1e-3 of the encoder output by the
+    last block, the output is a constant offset, every frame has the same direction and L2-normalised code
+    lookup picks one code per stage. A fan-in scaled init keeps the waveform in the latent from step 0.
+    """
+    for conv in module.modules():
+        if isinstance(conv, nn.Conv1d):
+            nn.init.normal_(conv.weight, std=gain / conv.weight[0].numel() ** 0.5)
+            nn.init.zeros_(conv.bias)
 
 
 class AcousticCodecTask(L.LightningModule):
@@ -60,6 +78,8 @@ class AcousticCodecTask(L.LightningModule):
         commitment_weight: float = 1.0,
         codebook_weight: float = 1.0,
         adversarial_start: int = 0,
+        restart_after: int = 0,
+        encoder_init_gain: float | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -67,11 +87,61 @@ class AcousticCodecTask(L.LightningModule):
         # hydra passes a DictConfig; plain containers keep the exported JSON config serialisable.
         model = OmegaConf.to_container(OmegaConf.create(model), resolve=True)
         codec_config = AcousticCodecConfig(encoder=model.get("encoder", {}), decoder=model.get("decoder", {}))
-        self.net = apply_weight_norm(AcousticCodec(codec_config))
+        codec = AcousticCodec(codec_config)
+        if encoder_init_gain is not None:
+            _fan_in_init(codec.encoder, encoder_init_gain)
+        self.net = apply_weight_norm(codec)
         self.discriminator = Discriminators(DiscriminatorConfig(**model.get("discriminator", {})))
         self.mel_loss = MultiScaleMelLoss(SAMPLE_RATE, list(mel_window_lengths), list(mel_n_mels))
         # Batches seen by the generator; a buffer so it is saved and restored with the weights.
         self.register_buffer("generator_steps", torch.zeros((), dtype=torch.long))
+        # Per stage and code: the generator step that last chose it, -1 if none yet (usage, dead codes).
+        quantizers = self.net.decoder.quantizer.quantizers
+        codebook_size = quantizers[0].codebook.num_embeddings
+        self.register_buffer("code_last_used", torch.full((len(quantizers), codebook_size), -1))
+        # Each stage's latest (indices (B, T), z_e (B, D, T)), recorded by forward hooks: the residual VQ
+        # returns only the codes, and dead codes are restarted from the projected residuals z_e.
+        self._stage_outputs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for stage, quantizer in enumerate(quantizers):
+            quantizer.register_forward_hook(self._recorder(stage))
+
+    def _recorder(self, stage: int):
+        def record(module, inputs, outputs):
+            self._stage_outputs[stage] = (outputs[3].detach(), outputs[4].detach())
+
+        return record
+
+    @torch.no_grad()
+    def _track_codebooks(self) -> None:
+        """Note the codes this batch chose, log the usage, and restart the codes idle for ``restart_after``
+        steps (if set) from random ``z_e`` frames of their stage in this batch."""
+        step = int(self.generator_steps)
+        restart_after = self.hparams.restart_after
+        restarted = 0
+        for stage, quantizer in enumerate(self.net.decoder.quantizer.quantizers):
+            indices, z_e = self._stage_outputs[stage]
+            self.code_last_used[stage, indices.flatten().unique()] = step
+            if restart_after <= 0:
+                continue
+            # Every `restart_after` idle steps, so a restarted code that is still never chosen is retried
+            # while its idle time keeps counting (and `codes_used` reports only codes actually chosen).
+            idle = step - self.code_last_used[stage]
+            dead = ((idle >= restart_after) & (idle % restart_after == 0)).nonzero().flatten()
+            if len(dead) == 0:
+                continue
+            frames = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
+            picks = torch.randint(0, frames.shape[0], (len(dead),), device=frames.device)
+            quantizer.codebook.weight[dead] = frames[picks].to(quantizer.codebook.weight.dtype)
+            restarted += len(dead)
+        recent = (self.code_last_used >= 0) & (self.code_last_used > step - USAGE_WINDOW)
+        used = recent.float().mean(1)
+        self.log_dict(
+            {
+                "train/codes_used": used.mean(),
+                "train/codes_used_min": used.min(),
+                "train/codes_restarted": restarted,
+            }
+        )
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -128,6 +198,7 @@ class AcousticCodecTask(L.LightningModule):
             self.clip_gradients(opt_g, gradient_clip_val=hp.grad_clip, gradient_clip_algorithm="norm")
             opt_g.step()
             sched_g.step()
+        self._track_codebooks()
         self.generator_steps += 1
         self.log("train/loss", loss, prog_bar=True)
         self.log_dict({"train/mel_loss": mel_loss, "train/vq_loss": vq_loss})
