@@ -164,7 +164,7 @@ def test_training_resumes_exactly(tmp_path, one_thread):
         assert torch.equal(b[key], value), key
 
 
-def test_tiny_model_beats_the_phone_ratio_rule_on_heldout_voices(tmp_path, capsys):
+def test_tiny_model_beats_the_phone_ratio_rule_on_heldout_voices(tmp_path, capsys, one_thread):
     # The synthetic corpus's espeak voices; espeak_sc_f1 and espeak_carib_m6 are held out of training.
     build_corpus(tmp_path, ESPEAK_VOICES, utts_per_speaker=UTTS, dev_per_speaker=0)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
