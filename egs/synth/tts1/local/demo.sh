@@ -4,6 +4,8 @@
 # acoustic codec's round trip of the clone's ground-truth recording (the ceiling the clone can reach), and
 # the clone's similarity to its prompt against its similarity to the training voices.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+. ./path.sh
 out=$1
 first=$(head -n 1 exp/decode/meta.lst)
 IFS='|' read -r utt prompt_text prompt_wav target_text gt_wav <<< "$first"
