@@ -45,14 +45,6 @@ def apply_weight_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def remove_weight_norm(module: nn.Module) -> nn.Module:
-    """Fold every weight-norm parametrisation back into a plain ``weight``, in place."""
-    for sub in module.modules():
-        if isinstance(sub, WNConv1d) and parametrize.is_parametrized(sub, "weight"):
-            parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
-    return module
-
-
 def fold_weight_norm(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Replace each ``<name>.weight_g`` / ``<name>.weight_v`` pair by ``<name>.weight``.
 

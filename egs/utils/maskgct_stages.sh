@@ -43,13 +43,16 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
     train "$task" "$s2a_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
       data.max_frames="$max_frames" task.lr="$lr" task.warmup_steps=100 $s2a_args
   done
+  log 7 "duration model"
+  train duration "$duration_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
+    task.lr=2e-3 task.warmup_steps=100 $duration_args
 fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log 8 "assemble the checkpoint"
   python -m maskgct.data assemble exp/maskgct --tokenizer exp/semantic_tokenizer \
     --acoustic-codec exp/acoustic_codec/model --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer/model \
-    --s2a-full exp/s2a_full/model
+    --s2a-full exp/s2a_full/model --duration exp/duration/model
 fi
 
 if [ "$stage" -le 9 ] && [ "$stop_stage" -ge 9 ]; then

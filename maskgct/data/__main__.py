@@ -146,7 +146,8 @@ def _make_tokenizer(args) -> int:
 def _assemble(args) -> int:
     from maskgct.data.recipe import assemble
 
-    assemble(args.out_dir, args.tokenizer, args.acoustic_codec, args.t2s, args.s2a_1layer, args.s2a_full)
+    networks = (args.acoustic_codec, args.t2s, args.s2a_1layer, args.s2a_full, args.duration)
+    assemble(args.out_dir, args.tokenizer, *networks)
     print(f"{args.out_dir}: MaskGCT checkpoint")
     return 0
 
@@ -220,6 +221,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir")
     for name in ("tokenizer", "acoustic-codec", "t2s", "s2a-1layer", "s2a-full"):
         p.add_argument(f"--{name}", required=True)
+    p.add_argument("--duration", help="folder with duration.json/.safetensors (optional)")
     p.set_defaults(run=_assemble)
     return top
 

@@ -67,8 +67,10 @@ def assemble(
     t2s_dir: str | Path,
     s2a_1layer_dir: str | Path,
     s2a_full_dir: str | Path,
+    duration_dir: str | Path | None = None,
 ) -> Path:
-    """Copy the trained pieces into one checkpoint folder and check that ``MaskGCT`` loads it."""
+    """Copy the trained pieces (the duration model is optional) into one checkpoint folder and check that
+    ``MaskGCT`` loads it."""
     from maskgct.api import MaskGCT, write_config
 
     out_dir = Path(out_dir)
@@ -78,6 +80,7 @@ def assemble(
         (t2s_dir, ("t2s",)),
         (s2a_1layer_dir, ("s2a_1layer",)),
         (s2a_full_dir, ("s2a_full",)),
+        *([(duration_dir, ("duration",))] if duration_dir else []),
     ):
         for name in names:
             for suffix in (".json", ".safetensors"):

@@ -25,11 +25,13 @@ semantic_codec_steps=200000
 acoustic_codec_steps=400000
 t2s_steps=400000
 s2a_steps=400000
+duration_steps=20000
 lr=1e-4
 semantic_codec_args=""  # more hydra overrides for a training, e.g. "data.batch_size=16"
 acoustic_codec_args=""
 t2s_args=""
 s2a_args=""
+duration_args=""
 max_frames=6000
 test_utts=200
 infer_steps=""

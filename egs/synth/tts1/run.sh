@@ -26,11 +26,14 @@ semantic_codec_steps=300
 acoustic_codec_steps=300
 t2s_steps=1000
 s2a_steps=600
+duration_steps=300
 lr=1e-3                 # T2S, S2A and semantic codec learning rate (small models, short runs)
 semantic_codec_args=""  # more hydra overrides for a training, e.g. "data.batch_size=4"
-acoustic_codec_args=""
+# tiny codecs need a fan-in encoder init and dead-code restarts, or their residual VQ collapses
+acoustic_codec_args="task.encoder_init_gain=1.0 task.restart_after=20 task.lr=1e-3"
 t2s_args=""
 s2a_args=""
+duration_args=""
 max_frames=3000
 test_utts=0             # 0: every held-out utterance; N: the first N (quick checks)
 infer_steps=""          # T2S decoding steps (default: the pipeline's 25)
