@@ -40,18 +40,7 @@ help_message="Usage: $0 [--libritts-root DIR] [--download true] [--stage N] [--s
 . ./path.sh
 . ./utils/parse_options.sh
 . ./cmd.sh
-
-if [ -z "$w2v_layer" ]; then
-  if [ -n "$w2v_bert" ]; then w2v_layer=17; else w2v_layer=3; fi
-fi
-[ -n "$w2v_bert" ] || w2v_bert=exp/w2v_bert_standin
-
-log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
-train() {
-  local task=$1 steps=$2; shift 2
-  ${train_cmd} python -m maskgct.train task="$task" model="${task}_${model_size}" experiment="$experiment" \
-    trainer="$trainer" exp_dir="exp/$task" trainer.max_steps="$steps" "$@"
-}
+. ./utils/recipe_functions.sh
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && [ "$download" = true ]; then
   log 0 "download LibriTTS into $(dirname "$libritts_root")"
