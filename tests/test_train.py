@@ -110,11 +110,12 @@ def test_semantic_codec_fast_dev_run(tmp_path, fixtures):
 
 
 def read_losses(exp_dir: Path) -> dict[int, float]:
-    """step → train/loss; a step logged twice (before a kill and after the restart) keeps the later value."""
+    """step → train/loss; fails if a step was logged twice."""
     out = {}
     with open(exp_dir / "logs" / "metrics.csv") as rows:
         for row in csv.DictReader(rows):
             if row.get("train/loss"):
+                assert int(row["step"]) not in out, f"step {row['step']} logged twice"
                 out[int(row["step"])] = float(row["train/loss"])
     return out
 
@@ -158,7 +159,8 @@ def test_sigkill_then_restart_continues_the_same_loss_curve(token_dump, tmp_path
     resumed = run_train([*common, f"exp_dir={tmp_path / 'killed'}"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     reference, continued = read_losses(tmp_path / "straight"), read_losses(tmp_path / "killed")
-    assert sorted(continued) == list(range(10, 16))  # only the steps after the checkpoint were logged
+    # One log: the rows before the checkpoint kept, those after it (trained again) replaced.
+    assert sorted(continued) == sorted(reference) == list(range(16))
     np.testing.assert_allclose(
         [continued[s] for s in continued], [reference[s] for s in continued], rtol=1e-5
     )

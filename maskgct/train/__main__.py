@@ -17,6 +17,7 @@ curve continues as if the run had never stopped. When training ends, the network
 
 from __future__ import annotations
 
+import csv
 import random
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import lightning as L
 import numpy as np
 import torch
 from hydra.utils import instantiate
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
 
 from maskgct.checkpoint import save_network
@@ -69,6 +71,56 @@ class RngStateCallback(L.Callback):
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class _ResumableCSVWriter(L.pytorch.loggers.csv_logs.ExperimentWriter):
+    """Lightning's CSV writer deletes an existing ``metrics.csv``. When ``resuming``, this one keeps it
+    and, on its first save, drops the rows from the first step it logs on (steps trained again after the
+    checkpoint) before appending; a fresh run starts a new file."""
+
+    def __init__(self, log_dir: str, resuming: bool):
+        self.resuming = resuming
+        self._truncate_pending = resuming
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            self._truncate_pending = False
+        elif self.resuming:
+            with path.open(newline="") as file:
+                self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
+        else:
+            path.unlink()
+
+    def save(self) -> None:
+        if self._truncate_pending and self.metrics:
+            self._truncate_pending = False
+            first = min(int(row["step"]) for row in self.metrics)
+            path = Path(self.metrics_file_path)
+            with path.open(newline="") as file:
+                rows = [row for row in csv.DictReader(file) if int(row["step"]) < first]
+            with path.open("w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
+                writer.writeheader()
+                writer.writerows(rows)
+        super().save()
+
+
+class CSVLogger(L.pytorch.loggers.CSVLogger):
+    """``<exp_dir>/logs/metrics.csv``, continued (not overwritten) by a resumed run."""
+
+    def __init__(self, exp_dir: Path, resuming: bool):
+        super().__init__(exp_dir, name="logs", version="")
+        self.resuming = resuming
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> _ResumableCSVWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ResumableCSVWriter(self.log_dir, self.resuming)
+        return self._experiment
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Build the module, data and trainer of a composed config (no training)."""
     L.seed_everything(cfg.seed, workers=True)
@@ -87,7 +139,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     )
     extra = [instantiate(c) for c in cfg.get("callbacks", None) or []]
     loggers = [
-        L.pytorch.loggers.CSVLogger(exp_dir, name="logs", version=""),
+        CSVLogger(exp_dir, resuming=last_checkpoint(cfg).exists()),
         L.pytorch.loggers.TensorBoardLogger(exp_dir, name="tensorboard", version=""),
     ]
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -121,9 +173,14 @@ def task_name() -> str:
     return HydraConfig.get().runtime.choices["task"] if HydraConfig.initialized() else "network"
 
 
+def last_checkpoint(cfg: DictConfig) -> Path:
+    """Where a run of ``cfg`` keeps the checkpoint it resumes from."""
+    return Path(cfg.exp_dir) / "checkpoints" / "last.ckpt"
+
+
 def train(cfg: DictConfig) -> L.Trainer:
     module, datamodule, trainer = build(cfg)
-    last = Path(cfg.exp_dir) / "checkpoints" / "last.ckpt"
+    last = last_checkpoint(cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
     if trainer.is_global_zero and not trainer.interrupted:
         export(module, Path(cfg.exp_dir) / "model", task_name())
