@@ -19,7 +19,7 @@ from maskgct.data.datamodule import (
     TokenDataset,
     collate_tokens,
 )
-from maskgct.data.extract import extract
+from maskgct.data.extract import TokenExtractorConfig, extract
 from maskgct.data.shards import ShardWriter, TokenDump
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,6 +153,20 @@ def test_extract_resumes_and_runs_parallel_jobs(tmp_path):
         extract(data_dir, dump, factory=fake_extractor, factory_arg=0, nj=3)
 
 
+def test_extract_refuses_to_resume_with_retrained_models(tmp_path):
+    data_dir = make_datadir(tmp_path, n_spk=1, n_utt=2)
+    tokenizer = tmp_path / "tokenizer"
+    tokenizer.mkdir()
+    (tokenizer / "semantic_codec.safetensors").write_bytes(b"first")
+    config = TokenExtractorConfig(semantic_codec=str(tokenizer))
+    dump = tmp_path / "dump"
+    extract(data_dir, dump, factory=fake_extractor, factory_arg=config)
+    assert extract(data_dir, dump, factory=fake_extractor, factory_arg=config)["written"] == 2  # resumes
+    (tokenizer / "semantic_codec.safetensors").write_bytes(b"retrained")
+    with pytest.raises(ValueError, match="retrained"):
+        extract(data_dir, dump, factory=fake_extractor, factory_arg=config)
+
+
 def test_frame_batches_bucket_and_cover_once():
     lengths = np.random.default_rng(0).integers(10, 200, 300).tolist()
     sampler = FrameBatchSampler(lengths, max_frames=1000, bucket_size=100, seed=3)
@@ -262,3 +276,16 @@ def test_synth_corpus_from_espeak_and_piper(tmp_path):
     assert rate == 22050 and len(wav) > rate * 0.5
     summary = json.dumps({k: len(v.utt2spk) for k, v in sets.items()})
     assert summary == '{"train": 2, "dev": 2, "test": 4}'
+
+
+def test_w2v_bert_stand_in_learns_phones(tmp_path, one_thread):
+    from maskgct.codecs.semantic import W2vBertFeatures
+    from maskgct.data.recipe import init_w2v_bert, train_w2v_bert_ctc
+    from maskgct.data.synth import ESPEAK_VOICES, build_corpus
+
+    build_corpus(tmp_path, ESPEAK_VOICES[:2], utts_per_speaker=4, dev_per_speaker=0, heldout=())
+    folder = init_w2v_bert(tmp_path / "w2v_bert")
+    result = train_w2v_bert_ctc(folder, tmp_path / "train", layer=2, steps=40, lr=5e-3, batch_size=8)
+    assert result["last_loss"] < 0.4 * result["first_loss"], result
+    # Only the layers up to the trained one are kept, and the folder loads as a w2v-BERT.
+    assert W2vBertFeatures.from_folder(folder, 2).num_layers_total == 2

@@ -3,8 +3,13 @@
 # inference on data/test, evaluation. Reads the caller's option variables and its train()/log() helpers.
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  log 2 "w2v-BERT feature statistics"
-  if [ ! -d "$w2v_bert" ]; then python -m maskgct.data init-w2v-bert "$w2v_bert"; fi
+  log 2 "w2v-BERT stand-in (when none is given) and feature statistics"
+  if [ ! -d "$w2v_bert" ]; then  # the offline stand-in, trained on phones; written whole or not at all
+    rm -rf "$w2v_bert.tmp"
+    python -m maskgct.data init-w2v-bert "$w2v_bert.tmp" --ctc-data data/train --ctc-layer "$w2v_layer" \
+      --ctc-steps "$w2v_ctc_steps"
+    mv "$w2v_bert.tmp" "$w2v_bert"
+  fi
   python -m maskgct.codecs.semantic stats --data-dir data/train --w2v-bert "$w2v_bert" \
     --layer "$w2v_layer" --out exp/w2v_bert_stats.safetensors
 fi

@@ -7,7 +7,7 @@ Commands:
   libritts SRC OUT_DIR         LibriTTS subset folders → data dirs
   extract DATA_DIR DUMP_DIR    phone ids, semantic tokens and acoustic codes in shards (--nj jobs, resumable)
   info DUMP_DIR                utterances, frames and rejected count of a dump dir
-  init-w2v-bert OUT_DIR        a small random-weight w2v-BERT stand-in (offline runs)
+  init-w2v-bert OUT_DIR        a small w2v-BERT stand-in (offline runs): random, or CTC-trained on phones
   make-tokenizer OUT_DIR       w2v-BERT + statistics + trained semantic codec → a semantic tokenizer folder
   assemble OUT_DIR             trained networks → one MaskGCT checkpoint folder
 """
@@ -132,6 +132,17 @@ def _init_w2v_bert(args) -> int:
 
     init_w2v_bert(args.out_dir, args.hidden_size, args.num_layers, args.seed)
     print(f"{args.out_dir}: random w2v-BERT, {args.num_layers} layers of {args.hidden_size}")
+    if args.ctc_data is not None:
+        from maskgct.data.recipe import train_w2v_bert_ctc
+
+        result = train_w2v_bert_ctc(
+            args.out_dir, args.ctc_data, args.ctc_layer, args.ctc_steps, args.ctc_lr, seed=args.seed
+        )
+        print(
+            f"{args.out_dir}: layers 1..{args.ctc_layer} trained {args.ctc_steps} steps with CTC on the "
+            f"phones of {args.ctc_data}: loss {result['first_loss']:.2f} -> {result['last_loss']:.2f}, "
+            f"phone error rate {result['phone_error_rate']:.3f}"
+        )
     return 0
 
 
@@ -207,6 +218,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--num-layers", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ctc-data", help="a data dir: train the stand-in to recognise its phones (CTC)")
+    p.add_argument("--ctc-layer", type=int, default=3, help="the layer trained (and kept as the top)")
+    p.add_argument("--ctc-steps", type=int, default=600)
+    p.add_argument("--ctc-lr", type=float, default=5e-3)
     p.set_defaults(run=_init_w2v_bert)
 
     p = commands.add_parser("make-tokenizer", help="assemble a semantic tokenizer folder")

@@ -9,6 +9,7 @@ utterance is accounted for: written or rejected.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -184,6 +185,21 @@ def _run_job(
     return len(written), len(rejected)
 
 
+def models_fingerprint(config: object) -> dict[str, str]:
+    """``{model dir: digest of its files' names, sizes and modification times}`` for the tokenizer and codec
+    an extractor config reads, so resuming a dump with retrained models fails instead of mixing tokens."""
+    out = {}
+    for directory in (getattr(config, "semantic_codec", None), getattr(config, "acoustic_codec", None)):
+        if directory is None or not Path(directory).is_dir():
+            continue
+        digest = hashlib.sha1()
+        for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(directory)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        out[str(directory)] = digest.hexdigest()
+    return out
+
+
 def extract(
     data_dir: str | Path,
     dump_dir: str | Path,
@@ -200,7 +216,10 @@ def extract(
     dump_dir = Path(dump_dir)
     (dump_dir / "logs").mkdir(parents=True, exist_ok=True)
     items = utterances(read_datadir(data_dir))
+    if factory_arg is None:
+        factory_arg = TokenExtractorConfig()
     split_file = dump_dir / "logs" / "split.json"
+    split = {"nj": nj, "utterances": len(items), "models": models_fingerprint(factory_arg)}
     if split_file.is_file():
         previous = json.loads(split_file.read_text())
         if previous["nj"] != nj or previous["utterances"] != len(items):
@@ -208,10 +227,13 @@ def extract(
                 f"{dump_dir} was started with nj={previous['nj']} on {previous['utterances']} utterances; "
                 f"resume with the same --nj and data dir, or use a new dump dir"
             )
+        if previous.get("models") != split["models"]:
+            raise ValueError(
+                f"{dump_dir} was started with other tokenizer/codec files than "
+                f"{', '.join(split['models'])} hold now (retrained?): remove it or use a new dump dir"
+            )
     else:
-        split_file.write_text(json.dumps({"nj": nj, "utterances": len(items)}) + "\n")
-    if factory_arg is None:
-        factory_arg = TokenExtractorConfig()
+        split_file.write_text(json.dumps(split) + "\n")
     parts = [list(part) for part in np.array_split(np.array(items, dtype=object), nj)]
     started = time.time()
     if nj == 1:

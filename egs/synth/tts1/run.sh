@@ -17,8 +17,10 @@ debian_voices=false     # stage 0: apt-get install flite/festival voices (root o
 utts_per_speaker=40
 dev_per_speaker=2
 heldout=espeak_sc_f1,espeak_carib_m6
-w2v_bert=""             # a w2v-bert-2.0 folder; empty: a random stand-in made in stage 2 (offline)
+voices=""               # comma-separated speakers to synthesise (default: every voice this machine has)
+w2v_bert=""             # a w2v-bert-2.0 folder; empty: a small stand-in made in stage 2 (offline)
 w2v_layer=""            # hidden-state index; default 17 with w2v_bert, 3 with the stand-in
+w2v_ctc_steps=600       # the stand-in learns phones (CTC) for this many steps, so its features are phonetic
 model_size=tiny         # tiny | official (conf/model/<task>_<size>.yaml)
 trainer=cpu             # cpu | gpu | ddp (conf/trainer)
 experiment=synth_tiny
@@ -58,7 +60,7 @@ fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log 1 "synthetic corpus -> data/{train,dev,test}; validate"
   python -m maskgct.data synth data --utts-per-speaker "$utts_per_speaker" \
-    --dev-per-speaker "$dev_per_speaker" --heldout "$heldout" --nj "$nj"
+    --dev-per-speaker "$dev_per_speaker" --heldout "$heldout" --nj "$nj" ${voices:+--voices "$voices"}
   for set in train dev test; do python -m maskgct.data validate "data/$set"; done
 fi
 

@@ -1,0 +1,42 @@
+"""``python -m maskgct.eval.diagnose``: the clone and its stage-skipping versions through whisper."""
+
+import shutil
+
+from pipeline_support import convert_tiny
+
+from maskgct.data.synth import ESPEAK_VOICES, build_corpus
+from maskgct.eval.diagnose import main
+
+
+def test_diagnose_hears_each_version_and_rejects_a_meta_without_recordings(fixtures, tmp_path, capsys):
+    checkpoint = convert_tiny(fixtures, tmp_path)
+    sets = build_corpus(
+        tmp_path / "corpus", ESPEAK_VOICES[:1], utts_per_speaker=2, dev_per_speaker=0, heldout=()
+    )
+    train = sets["train"]
+    target, prompt = train.utt_ids
+    meta = tmp_path / "meta.lst"
+    meta.write_text(
+        f"{target}|{train.text[prompt]}|{train.wav_scp[prompt]}|{train.text[target]}|{train.wav_scp[target]}\n"
+    )
+    # The "clone" is the recording itself: whisper must hear it as well as the recording.
+    (tmp_path / "gen").mkdir()
+    shutil.copyfile(train.wav_scp[target], tmp_path / "gen" / f"{target}.wav")
+    args = ["--checkpoint", str(checkpoint), "--meta", str(meta), "--gen-dir", str(tmp_path / "gen")]
+    assert main([*args, "--train-dir", str(tmp_path / "corpus" / "train")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    wers = {line.split(": ")[0].split("  ", 2)[-1]: float(line.split()[1]) for line in lines if "WER" in line}
+    assert list(wers) == [
+        "clone",
+        "from the recording's semantic tokens (S2A + codec)",
+        "codec round trip of the recording",
+        "the recording",
+    ]
+    assert wers["clone"] == wers["the recording"] < 0.5
+    assert wers["codec round trip of the recording"] > 0.5  # random weights: no words
+    assert lines[-1].startswith("speaker similarity of the clone: to its prompt")
+
+    meta.write_text(f"{target}|{train.text[prompt]}|{train.wav_scp[prompt]}|{train.text[target]}\n")
+    assert main([*args, "--train-dir", str(tmp_path / "corpus" / "train")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no ground-truth recording" in err
