@@ -361,21 +361,35 @@ class MaskGCT:
                 generator=generator,
             )
             report("text-to-semantic")
-            codes = s2a_generate(
-                self.s2a_1layer,
-                self.s2a_full,
-                torch.cat([prompt.semantic[None], semantic], dim=1),
-                prompt.acoustic[None],
-                steps=options.s2a_steps,
-                cfg=options.s2a_cfg,
-                rescale_cfg=options.s2a_rescale_cfg,
-                temp=options.s2a_temperature,
-                filter_thres=options.filter_thres,
-                mode=mode,
-                generator=generator,
-            )
+            codes = self.semantic_to_acoustic(prompt, semantic[0], options, mode, generator)
             report("semantic-to-acoustic")
-        return semantic[0], codes[0]
+        return semantic[0], codes
+
+    def semantic_to_acoustic(
+        self,
+        prompt: Prompt,
+        semantic: torch.Tensor,
+        options: SamplingOptions | None = None,
+        mode: str = "reference",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """S2A in the prompt's voice: target semantic tokens Long(T,) → acoustic codes Long(Tp+T-Ta, Q)
+        (the prompt's own codes are not repeated). Decode them with ``self.codec.decode(codes[None])``."""
+        options = options or SamplingOptions()
+        codes = s2a_generate(
+            self.s2a_1layer,
+            self.s2a_full,
+            torch.cat([prompt.semantic, semantic])[None],
+            prompt.acoustic[None],
+            steps=options.s2a_steps,
+            cfg=options.s2a_cfg,
+            rescale_cfg=options.s2a_rescale_cfg,
+            temp=options.s2a_temperature,
+            filter_thres=options.filter_thres,
+            mode=mode,
+            generator=generator,
+        )
+        return codes[0]
 
     def predicted_seconds(self, prompt: Prompt, target_ids: list[int]) -> float:
         """The duration model's length of the whole target, in seconds: the median of its distribution,

@@ -26,37 +26,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskgct.api import MaskGCT, SamplingOptions
+from maskgct.api import MaskGCT
 from maskgct.audio import load_audio
 from maskgct.data.datadir import read_datadir
 from maskgct.eval.asr import error_counts, load_asr
 from maskgct.eval.audio import load_speech
 from maskgct.eval.meta import read_meta
 from maskgct.eval.speaker import cosine, load_speaker_encoder
-from maskgct.s2a import s2a_generate
 
 
 def resynthesise(
     model: MaskGCT, prompt_wav: str, prompt_text: str, recording: str, seed: int = 0
 ) -> np.ndarray:
     """The recording's semantic tokens → S2A (prompted like a clone) → codec: Float(L,) at 24 kHz."""
-    options = SamplingOptions()
     with torch.no_grad():
         prompt = model.encode_prompt(prompt_wav, prompt_text)
         semantic = model.tokenizer.tokenize(torch.from_numpy(load_audio(recording, 16000)).to(model.device))
-        codes = s2a_generate(
-            model.s2a_1layer,
-            model.s2a_full,
-            torch.cat([prompt.semantic, semantic])[None],
-            prompt.acoustic[None],
-            steps=options.s2a_steps,
-            cfg=options.s2a_cfg,
-            rescale_cfg=options.s2a_rescale_cfg,
-            temp=options.s2a_temperature,
-            filter_thres=options.filter_thres,
-            generator=torch.Generator(model.device).manual_seed(seed),
-        )
-        return model.codec.decode(codes)[0, 0].float().cpu().numpy()
+        generator = torch.Generator(model.device).manual_seed(seed)
+        codes = model.semantic_to_acoustic(prompt, semantic, generator=generator)
+        return model.codec.decode(codes[None])[0, 0].float().cpu().numpy()
 
 
 def round_trip(model: MaskGCT, recording: str) -> np.ndarray:
