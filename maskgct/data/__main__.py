@@ -213,7 +213,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dump_dir")
     p.set_defaults(run=_info)
 
-    p = commands.add_parser("init-w2v-bert", help="write a random-weight w2v-BERT stand-in")
+    p = commands.add_parser(
+        "init-w2v-bert", help="write a small w2v-BERT stand-in (random, or CTC-trained on phones)"
+    )
     p.add_argument("out_dir")
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--num-layers", type=int, default=4)

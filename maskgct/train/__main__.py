@@ -11,7 +11,8 @@ The contract every task follows (see ``conf/train.yaml``):
 Checkpoints go to ``<exp_dir>/checkpoints`` every ``ckpt_every_n_steps`` steps; if ``last.ckpt`` is there,
 the run resumes from it, so a killed run is restarted with the same command. Resuming is exact: the
 checkpoint carries the RNG states, and our data modules skip the batches already trained on, so the loss
-curve continues as if the run had never stopped. When training ends, the network is exported to
+curve continues as if the run had never stopped (and ``<exp_dir>/logs/metrics.csv`` holds it once, each step
+logged by the run that kept it). When training ends, the network is exported to
 ``<exp_dir>/model`` (the task's ``export(dir)`` when it has one, else ``maskgct.checkpoint.save_network``).
 """
 
