@@ -55,7 +55,7 @@ train-semantic-codec: install ## Train the semantic codec on RECIPE's data/train
 train-acoustic-codec: install ## Train the acoustic codec (GAN) on RECIPE's data/train
 	$(TRAIN) task=acoustic_codec model=acoustic_codec_$(SIZE) exp_dir=exp/acoustic_codec data.train_dir=data/train $(ARGS)
 
-demo: install ## Offline CPU demo (~20-30 min): synthetic corpus, small models, a cloned held-out voice in demo/out.wav
+demo: install ## Offline CPU demo (~21 min): synthetic corpus, small models, a cloned held-out voice in demo/out.wav
 	cd egs/synth/tts1 && ./run.sh --config conf/demo.conf && ./local/demo.sh $(CURDIR)/demo/out.wav
 
 .PHONY: train-duration
