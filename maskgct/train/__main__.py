@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import random
+import warnings
 from pathlib import Path
 
 import hydra
@@ -33,6 +34,19 @@ from omegaconf import DictConfig, OmegaConf
 from maskgct.checkpoint import save_network
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+# Lightning warnings that do not apply to these runs: a resumed run finds its checkpoints, our data modules
+# resume mid-epoch themselves (the kill/resume test proves it), the GAN codec checkpoints after its optimiser
+# steps by design, tasks without validation data have an empty validation loader, and the pytree one is
+# lightning's own deprecation.
+for _message in (
+    r"Checkpoint directory .* exists and is not empty",
+    "You're resuming from a checkpoint that ended before the epoch ended",
+    "Using ModelCheckpoint with manual optimization",
+    "Total length of `list` across ranks is zero",
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+):
+    warnings.filterwarnings("ignore", message=_message)
 
 
 class RngStateCallback(L.Callback):
