@@ -161,7 +161,8 @@ def test_extract_refuses_to_resume_with_retrained_models(tmp_path):
     config = TokenExtractorConfig(semantic_codec=str(tokenizer))
     dump = tmp_path / "dump"
     extract(data_dir, dump, factory=fake_extractor, factory_arg=config)
-    assert extract(data_dir, dump, factory=fake_extractor, factory_arg=config)["written"] == 2  # resumes
+    (tokenizer / "semantic_codec.safetensors").write_bytes(b"first")  # rewritten, same contents: resumes
+    assert extract(data_dir, dump, factory=fake_extractor, factory_arg=config)["written"] == 2
     (tokenizer / "semantic_codec.safetensors").write_bytes(b"retrained")
     with pytest.raises(ValueError, match="retrained"):
         extract(data_dir, dump, factory=fake_extractor, factory_arg=config)

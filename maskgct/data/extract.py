@@ -186,16 +186,19 @@ def _run_job(
 
 
 def models_fingerprint(config: object) -> dict[str, str]:
-    """``{model dir: digest of its files' names, sizes and modification times}`` for the tokenizer and codec
-    an extractor config reads, so resuming a dump with retrained models fails instead of mixing tokens."""
+    """``{model dir: digest of its files' names and contents}`` for the tokenizer and codec an extractor
+    config reads, so resuming a dump with retrained models fails instead of mixing tokens (a rewrite with
+    the same contents, as a rerun of the recipe's stage 3 does, still resumes)."""
     out = {}
     for directory in (getattr(config, "semantic_codec", None), getattr(config, "acoustic_codec", None)):
         if directory is None or not Path(directory).is_dir():
             continue
-        digest = hashlib.sha1()
+        digest = hashlib.sha256()
         for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
-            stat = path.stat()
-            digest.update(f"{path.relative_to(directory)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path.relative_to(directory)}\n".encode())
+            with path.open("rb") as file:
+                while chunk := file.read(1 << 24):
+                    digest.update(chunk)
         out[str(directory)] = digest.hexdigest()
     return out
 
@@ -227,7 +230,7 @@ def extract(
                 f"{dump_dir} was started with nj={previous['nj']} on {previous['utterances']} utterances; "
                 f"resume with the same --nj and data dir, or use a new dump dir"
             )
-        if previous.get("models") != split["models"]:
+        if "models" in previous and previous["models"] != split["models"]:  # (older dumps have none)
             raise ValueError(
                 f"{dump_dir} was started with other tokenizer/codec files than "
                 f"{', '.join(split['models'])} hold now (retrained?): remove it or use a new dump dir"
