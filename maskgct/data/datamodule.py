@@ -197,9 +197,12 @@ class ResumableLoaderMixin:
     def _loader(self, dataset: Dataset, sampler: ResumableBatchSampler, collate) -> DataLoader:
         trainer = getattr(self, "trainer", None)
         if trainer is not None and trainer.fit_loop.restarting:
-            # The checkpoint was written after ``processed`` batches of the current epoch had been trained.
+            # The checkpoint was written after ``processed`` batches of the current epoch had been trained,
+            # unless it was written on an epoch's last batch: lightning then resumes at the next epoch
+            # (still reporting the finished epoch's count), of which nothing has been trained.
+            progress = trainer.fit_loop.epoch_loop.batch_progress
             sampler.set_epoch(trainer.current_epoch)
-            sampler.skip_batches(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+            sampler.skip_batches(0 if progress.is_last_batch else progress.current.processed)
         return DataLoader(
             dataset,
             batch_sampler=sampler,

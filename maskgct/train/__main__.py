@@ -50,7 +50,8 @@ for _message in (
 
 
 class RngStateCallback(L.Callback):
-    """Save the torch, numpy and Python RNG states in checkpoints; restore them when training restarts.
+    """Save the torch, numpy and Python RNG states of every rank in checkpoints; restore each rank's own
+    when training restarts (under DDP the ranks' streams differ: each draws masks for its own batches).
 
     Restored at ``on_train_start``, after the data loaders are built, so that nothing lightning does
     while setting up draws from the restored streams. Masks, prompt lengths and dropout then repeat exactly.
@@ -59,7 +60,8 @@ class RngStateCallback(L.Callback):
     def __init__(self):
         self._pending: dict | None = None
 
-    def state_dict(self) -> dict:
+    @staticmethod
+    def _local_state() -> dict:
         kind, keys, position, has_gauss, cached = np.random.get_state()
         state = {
             "torch": torch.get_rng_state(),
@@ -70,8 +72,20 @@ class RngStateCallback(L.Callback):
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
+    def state_dict(self) -> dict:
+        # Lightning asks every rank for its callbacks' state and writes rank 0's: gather them all there.
+        states = [self._local_state()]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            states = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(states, self._local_state())
+        return {"ranks": states}
+
     def load_state_dict(self, state_dict: dict) -> None:
-        self._pending = state_dict
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        states = state_dict.get("ranks", [state_dict])  # checkpoints before per-rank states hold one
+        if rank >= len(states):
+            raise ValueError(f"the checkpoint holds RNG states of {len(states)} ranks; this is rank {rank}")
+        self._pending = states[rank]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._pending is None:
