@@ -305,12 +305,8 @@ class W2vBertFeatures(nn.Module):
         model.load_state_dict(state, strict=True, assign=True)
         if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
             raise CheckpointError(f"{folder}: unsupported w2v-BERT configuration (tensors left unloaded)")
-        if (folder / "preprocessor_config.json").is_file():
-            extractor = SeamlessM4TFeatureExtractor.from_pretrained(folder)
-        else:
-            extractor = SeamlessM4TFeatureExtractor(**W2V_BERT_PREPROCESSOR)
         mean, var = load_stats(stats_file) if stats_file is not None else (None, None)
-        return cls(model, extractor, total, mean, var)
+        return cls(model, feature_extractor(folder), total, mean, var)
 
     def input_features(self, wavs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """Feature extractor: ``(input_features (B, T, 160), attention_mask (B, T) int32)``, right-padded."""
@@ -347,6 +343,13 @@ class W2vBertFeatures(nn.Module):
         lengths = torch.tensor([num_tokens(len(w)) for w in wavs], device=hidden.device)
         mask = torch.arange(hidden.shape[1], device=hidden.device)[None] < lengths[:, None]
         return (self.normalise(hidden) if normalise else hidden), mask
+
+
+def feature_extractor(folder: Path) -> SeamlessM4TFeatureExtractor:
+    """The w2v-BERT folder's log-mel front end (w2v-bert-2.0's settings when it has no preprocessor file)."""
+    if (folder / "preprocessor_config.json").is_file():
+        return SeamlessM4TFeatureExtractor.from_pretrained(folder)
+    return SeamlessM4TFeatureExtractor(**W2V_BERT_PREPROCESSOR)
 
 
 def _weight_files(folder: Path) -> list[Path]:

@@ -59,7 +59,7 @@ def train_w2v_bert_ctc(
     last logged CTC loss and the final greedy phone error rate on (up to 256 of) the training data."""
     from transformers import Wav2Vec2BertModel
 
-    from maskgct.codecs.semantic import W2vBertFeatures
+    from maskgct.codecs.semantic import feature_extractor
     from maskgct.data.datadir import read_datadir
     from maskgct.data.extract import utterances
     from maskgct.eval.asr import count_errors
@@ -71,7 +71,7 @@ def train_w2v_bert_ctc(
     model = Wav2Vec2BertModel.from_pretrained(folder)
     model.config.num_hidden_layers = layer
     model.encoder.layers = model.encoder.layers[:layer]
-    extractor = W2vBertFeatures.from_folder(folder, layer).extractor
+    extractor = feature_extractor(folder)
     items = utterances(read_datadir(data_dir))
     phones = texts_to_ids([item.text for item in items], language)
     # The log-mel front end once per utterance (it normalises each utterance on its own, so padding later
