@@ -13,7 +13,8 @@ import torch
 from train_support import compose_cfg, write_token_dump
 
 from maskgct.data.datadir import DataDir, write_datadir
-from maskgct.train.__main__ import build, train
+from maskgct.checkpoint import load_network
+from maskgct.train.__main__ import build, init_weights, train
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -120,10 +121,11 @@ def read_losses(exp_dir: Path) -> dict[int, float]:
     return out
 
 
-def run_train(args: list[str]) -> subprocess.CompletedProcess:
+def run_train(args: list[str], extra_env: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(
         os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1"
     )
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "maskgct.train", *args],
         capture_output=True,
@@ -215,3 +217,52 @@ def test_build_turns_off_lightnings_distributed_sampler(token_dump, tmp_path):
     cfg = compose_cfg(["task=t2s", f"exp_dir={tmp_path}", f"data.train_dump={token_dump}"])
     _, _, trainer = build(cfg)
     assert trainer._accelerator_connector.use_distributed_sampler is False
+
+
+def test_init_from_starts_a_fresh_run_from_exported_weights(token_dump, tmp_path):
+    common = [
+        "task=t2s",
+        f"data.train_dump={token_dump}",
+        "data.max_frames=120",
+        "trainer.max_steps=1",
+        "trainer.enable_progress_bar=false",
+    ]
+    train(compose_cfg([*common, f"exp_dir={tmp_path / 'first'}"]))
+    exported = load_network(tmp_path / "first" / "model", "network")
+    module, _, _ = build(compose_cfg([*common, f"exp_dir={tmp_path / 'second'}"]))
+    assert not torch.equal(module.net.mask_emb.weight, exported.mask_emb.weight)  # a fresh init differs
+    init_weights(module, str(tmp_path / "first" / "model" / "network"))
+    for key, value in exported.state_dict().items():
+        assert torch.equal(module.net.state_dict()[key], value), key
+    # A model config of another shape is refused with the tensor named, not silently half-loaded.
+    wide, _, _ = build(compose_cfg([*common, "model.hidden_size=32", f"exp_dir={tmp_path / 'third'}"]))
+    with pytest.raises(ValueError, match="has shape"):
+        init_weights(wide, str(tmp_path / "first" / "model" / "network"))
+
+
+def test_resume_never_unpickles_a_planted_checkpoint(token_dump, tmp_path):
+    """A ``last.ckpt`` carrying a pickle payload is refused even when the environment asks torch to load
+    without ``weights_only``."""
+    marker = tmp_path / "payload-ran"
+    (tmp_path / "exp" / "checkpoints").mkdir(parents=True)
+    torch.save({"x": Payload(str(marker))}, tmp_path / "exp" / "checkpoints" / "last.ckpt")
+    result = run_train(
+        [
+            "task=t2s",
+            f"data.train_dump={token_dump}",
+            "data.max_frames=120",
+            "trainer.max_steps=1",
+            f"exp_dir={tmp_path / 'exp'}",
+        ],
+        extra_env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
+    )
+    assert result.returncode != 0
+    assert not marker.exists()
+
+
+class Payload:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))

@@ -14,6 +14,12 @@ checkpoint carries the RNG states, and our data modules skip the batches already
 curve continues as if the run had never stopped (and ``<exp_dir>/logs/metrics.csv`` holds it once, each step
 logged by the run that kept it). When training ends, the network is exported to
 ``<exp_dir>/model`` (the task's ``export(dir)`` when it has one, else ``maskgct.checkpoint.save_network``).
+
+``init_from=DIR/NAME`` starts a fresh run from trained weights (fine-tuning, or continuing a shipped model
+such as ``checkpoints/default/t2s``): the network ``NAME`` of folder ``DIR`` is loaded strictly into the
+task's ``net`` before the first step (the model config must describe the same shapes). A run that resumes
+from its own ``last.ckpt`` ignores it. Resuming reads the checkpoint with ``weights_only=True``: a planted
+pickle never runs.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from hydra.utils import instantiate
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
 
-from maskgct.checkpoint import save_network
+from maskgct.checkpoint import CheckpointError, load_network, load_strict, save_network
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -207,10 +213,23 @@ def last_checkpoint(cfg: DictConfig) -> Path:
     return Path(cfg.exp_dir) / "checkpoints" / "last.ckpt"
 
 
+def init_weights(module: L.LightningModule, init_from: str) -> None:
+    """Load the exported network ``DIR/NAME`` (``maskgct.checkpoint`` format) into ``module.net``."""
+    path = Path(init_from)
+    net = getattr(module, "net", None)
+    if net is None:
+        raise CheckpointError(f"init_from: the task {type(module).__name__} has no network to initialise")
+    load_strict(net, load_network(path.parent, path.name).state_dict(), f"init_from={init_from}")
+
+
 def train(cfg: DictConfig) -> L.Trainer:
     module, datamodule, trainer = build(cfg)
     last = last_checkpoint(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+    if not last.exists() and cfg.get("init_from"):
+        init_weights(module, cfg.init_from)
+    trainer.fit(
+        module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None, weights_only=True
+    )
     if trainer.is_global_zero and not trainer.interrupted:
         export(module, Path(cfg.exp_dir) / "model", task_name())
     return trainer
