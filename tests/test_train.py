@@ -12,8 +12,8 @@ import soundfile as sf
 import torch
 from train_support import compose_cfg, write_token_dump
 
-from maskgct.data.datadir import DataDir, write_datadir
 from maskgct.checkpoint import load_network
+from maskgct.data.datadir import DataDir, write_datadir
 from maskgct.train.__main__ import build, init_weights, train
 
 REPO = Path(__file__).resolve().parents[1]
