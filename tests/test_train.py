@@ -256,8 +256,30 @@ def test_resume_never_unpickles_a_planted_checkpoint(token_dump, tmp_path):
         ],
         extra_env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
     )
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "error: " in result.stderr and "refusing to resume" in result.stderr
     assert not marker.exists()
+
+
+def test_a_damaged_last_checkpoint_falls_back_to_the_newest_readable_one(token_dump, tmp_path):
+    """A truncated ``last.ckpt`` (written by something other than our atomic writer) does not block the
+    rerun: it continues from the step checkpoint beside it."""
+    common = [
+        "task=t2s",
+        f"data.train_dump={token_dump}",
+        "data.max_frames=120",
+        "ckpt_every_n_steps=2",
+        "trainer.enable_progress_bar=false",
+        f"exp_dir={tmp_path}",
+    ]
+    train(compose_cfg([*common, "trainer.max_steps=2"]))
+    checkpoints = tmp_path / "checkpoints"
+    assert not list(checkpoints.glob("*.tmp"))  # the atomic writer leaves no partial files
+    last = checkpoints / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with pytest.warns(UserWarning, match="skipping unreadable checkpoint"):
+        trainer = train(compose_cfg([*common, "trainer.max_steps=3"]))
+    assert trainer.global_step == 3  # resumed at step 2, not restarted from 0
 
 
 class Payload:

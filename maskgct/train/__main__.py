@@ -25,7 +25,10 @@ pickle never runs.
 from __future__ import annotations
 
 import csv
+import os
+import pickle
 import random
+import sys
 import warnings
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from lightning.fabric.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
 
 from maskgct.checkpoint import CheckpointError, load_network, load_strict, save_network
+from maskgct.cli import report_error
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -104,6 +108,25 @@ class RngStateCallback(L.Callback):
         random.setstate((python[0], tuple(python[1]), python[2]))
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class AtomicCheckpointIO(L.pytorch.plugins.TorchCheckpointIO):
+    """Write each checkpoint to ``<name>.tmp`` beside its target, fsync, then rename over it.
+
+    Lightning's own writer stages the file in the temporary folder and moves it: across file systems (a
+    tmpfs ``TMPDIR``) that move is a copy, and a kill during it leaves a truncated ``last.ckpt``. A rename
+    within one folder is atomic: the target is always the old or the new checkpoint, never half of one.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".tmp")
+        with partial.open("wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
 
 
 class _ResumableCSVWriter(L.pytorch.loggers.csv_logs.ExperimentWriter):
@@ -174,7 +197,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     )
     extra = [instantiate(c) for c in cfg.get("callbacks", None) or []]
     loggers = [
-        CSVLogger(exp_dir, resuming=last_checkpoint(cfg).exists()),
+        CSVLogger(exp_dir, resuming=last_checkpoint(cfg).parent.is_dir()),
         L.pytorch.loggers.TensorBoardLogger(exp_dir, name="tensorboard", version=""),
     ]
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -189,6 +212,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
         default_root_dir=exp_dir,
         callbacks=[checkpoints, RngStateCallback(), *extra],
         logger=loggers,
+        plugins=[AtomicCheckpointIO()],
     )
     return module, datamodule, trainer
 
@@ -222,14 +246,41 @@ def init_weights(module: L.LightningModule, init_from: str) -> None:
     load_strict(net, load_network(path.parent, path.name).state_dict(), f"init_from={init_from}")
 
 
+def resume_checkpoint(cfg: DictConfig) -> Path | None:
+    """The checkpoint a rerun continues from: ``last.ckpt``, or when it cannot be read (a file damaged
+    outside our atomic writes, a full disk) the newest other checkpoint of the run that can. None: a fresh
+    run."""
+    folder = last_checkpoint(cfg).parent
+    others = (
+        sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        if folder.is_dir()
+        else []
+    )
+    candidates = [p for p in [last_checkpoint(cfg), *others] if p.is_file()]
+    for path in dict.fromkeys(candidates):
+        try:
+            # mmap reads the archive's index, not the tensors: cheap, and a truncated file fails here.
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except pickle.UnpicklingError as err:
+            raise CheckpointError(
+                f"{path}: refusing to resume from it: it holds Python objects beyond tensors and plain "
+                f"containers ({str(err).splitlines()[0]}); delete it if you did not write it"
+            ) from None
+        except Exception as err:  # torch raises several error types for damaged archives
+            warnings.warn(
+                f"skipping unreadable checkpoint {path} ({type(err).__name__}: {err})", stacklevel=2
+            )
+            continue
+        return path
+    return None
+
+
 def train(cfg: DictConfig) -> L.Trainer:
     module, datamodule, trainer = build(cfg)
-    last = last_checkpoint(cfg)
-    if not last.exists() and cfg.get("init_from"):
+    resume = resume_checkpoint(cfg)
+    if resume is None and cfg.get("init_from"):
         init_weights(module, cfg.init_from)
-    trainer.fit(
-        module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None, weights_only=True
-    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     if trainer.is_global_zero and not trainer.interrupted:
         export(module, Path(cfg.exp_dir) / "model", task_name())
     return trainer
@@ -237,7 +288,10 @@ def train(cfg: DictConfig) -> L.Trainer:
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    try:
+        train(cfg)
+    except CheckpointError as err:
+        sys.exit(report_error(err))
 
 
 if __name__ == "__main__":
