@@ -61,14 +61,43 @@ def _synth(args) -> int:
 
     voices = synth.available_voices()
     if args.voices:
-        wanted = set(args.voices.split(","))
-        unknown = wanted - {v.speaker for v in voices}
-        if unknown:
-            raise ValueError(f"unknown or unavailable voice {sorted(unknown)[0]!r}")
-        voices = [v for v in voices if v.speaker in wanted]
+        wanted = list(dict.fromkeys(name for name in args.voices.split(",") if name))
+        known = {v.speaker: v for v in voices}
+        chosen = []
+        for name in wanted:
+            if name in known:
+                chosen.append(known[name])
+            elif name.startswith("kokoro_"):
+                chosen.append(synth.kokoro_voice(name))  # any style blend, speed and pitch, by name
+            else:
+                raise ValueError(f"unknown or unavailable voice {name!r}")
+        # The machine's voice order, then the extra Kokoro blends in the order given.
+        order = {v.speaker: k for k, v in enumerate(voices)}
+        voices = sorted(chosen, key=lambda v: order.get(v.speaker, len(order)))
     heldout = tuple(args.heldout.split(",")) if args.heldout else synth.DEFAULT_HELDOUT
+    if args.score:
+        sentences = synth.load_sentences(args.sentences)
+        picked = [sentences[k * len(sentences) // args.score] for k in range(args.score)]
+        rows = synth.score_voices(voices, picked, args.out_dir)
+        for row in rows:
+            print(
+                f"{row['speaker']}: WER {row['wer']:.3f}, within {row['within']:.3f}, nearest "
+                f"{row.get('nearest', '-')} {row.get('nearest_sim', float('nan')):.3f}, "
+                f"speaker-ID {row['id_accuracy']:.2f}"
+            )
+        print(f"{Path(args.out_dir) / 'voices.tsv'}: {len(rows)} voices")
+        return 0
     sets = synth.build_corpus(
-        args.out_dir, voices, args.utts_per_speaker, args.dev_per_speaker, heldout, args.sentences, args.nj
+        args.out_dir,
+        voices,
+        args.utts_per_speaker,
+        args.dev_per_speaker,
+        heldout,
+        args.sentences,
+        args.nj,
+        heldout_utts=args.heldout_utts,
+        distinct=args.distinct_sentences,
+        verbose=True,
     )
     for name, data in sets.items():
         print(f"{Path(args.out_dir) / name}: {len(data.utt2spk)} utterances, {len(data.spk2utt)} speakers")
@@ -178,11 +207,34 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("synth", help="build the synthetic multi-speaker corpus")
     p.add_argument("out_dir")
-    p.add_argument("--utts-per-speaker", type=int, default=40)
+    p.add_argument("--utts-per-speaker", type=int, default=40, help="sentences each training voice reads")
     p.add_argument("--dev-per-speaker", type=int, default=2)
-    p.add_argument("--voices", default="", help="comma-separated speaker names (default: all available)")
+    p.add_argument(
+        "--voices",
+        default="",
+        help="comma-separated speaker names (default: all available); Kokoro voices may be any "
+        "kokoro_<style>[_<style>_<percent>][_s<speed %>][_p<pitch %>], e.g. kokoro_alpha_kumo_30_s90_p112",
+    )
     p.add_argument("--heldout", default="", help="comma-separated held-out speakers (zero-shot test set)")
-    p.add_argument("--sentences", default=None, help="sentence list, one per line (default: the shipped one)")
+    p.add_argument("--heldout-utts", type=int, default=None, help="sentences each held-out voice reads")
+    p.add_argument(
+        "--sentences",
+        default=None,
+        help="sentence list, one per line, or 'templates' (400, the default) or 'large' (8000)",
+    )
+    p.add_argument(
+        "--distinct-sentences",
+        action="store_true",
+        help="deal the list out so that different voices read different sentences (wraps when too short)",
+    )
+    p.add_argument(
+        "--score",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of a corpus: every voice reads the same N sentences; write whisper WER and "
+        "resemblyzer similarities per voice to OUT_DIR/voices.tsv",
+    )
     p.add_argument("--nj", type=int, default=1)
     p.set_defaults(run=_synth)
 
