@@ -3,10 +3,11 @@
     python -m maskgct.codecs encode speech.flac speech.codes.safetensors --model DIR
     python -m maskgct.codecs decode speech.codes.safetensors speech.wav --model DIR
 
-``DIR`` is a folder written by ``AcousticCodec.save_pretrained``. Any input rate and channel count is
-read as 24 kHz mono. A codes file holds ``codes`` int64 ``(T, N)`` and, as metadata, the sample rate,
-the hop and the input's length in samples; the decoded file is 24 kHz mono float WAV of ``T · 480``
-samples (the codec's native length, which may differ from the input's by less than one frame).
+``DIR`` is a folder written by ``AcousticCodec.save_pretrained`` or ``MelCodec.save_pretrained``
+(``load_acoustic_codec`` tells them apart). Any input rate and channel count is read as 24 kHz mono. A codes
+file holds ``codes`` int64 ``(T, N)`` and, as metadata, the sample rate, the hop and the input's length in
+samples; the decoded file is 24 kHz mono float WAV of ``T · 480`` samples (the codec's native length, which
+may differ from the input's by less than one frame).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from safetensors.torch import load_file, save_file
 
 from maskgct.audio import load_audio
 from maskgct.cli import report_error
-from maskgct.codecs.acoustic_codec import SAMPLE_RATE, AcousticCodec
+from maskgct.codecs.acoustic_codec import SAMPLE_RATE, load_acoustic_codec
 
 
 def encode(args: argparse.Namespace) -> None:
-    codec = AcousticCodec.from_pretrained(args.model, args.device)
+    codec = load_acoustic_codec(args.model, args.device)
     with warnings.catch_warnings():
         # librosa warns before its fallback reader fails; the error that follows says it all.
         warnings.simplefilter("ignore", (UserWarning, FutureWarning))
@@ -48,7 +49,7 @@ def encode(args: argparse.Namespace) -> None:
 
 
 def decode(args: argparse.Namespace) -> None:
-    codec = AcousticCodec.from_pretrained(args.model, args.device)
+    codec = load_acoustic_codec(args.model, args.device)
     if not Path(args.input).is_file():
         raise ValueError(f"codes file not found: {args.input}")
     try:
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("input", type=Path)
         command.add_argument("output", type=Path)
         command.add_argument(
-            "--model", required=True, type=Path, help="acoustic codec folder (save_pretrained)"
+            "--model", required=True, type=Path, help="acoustic or mel codec folder (save_pretrained)"
         )
         command.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
         if name == "encode":

@@ -8,12 +8,16 @@
   ``acoustic_decoder.{json,safetensors}`` in the ``maskgct.checkpoint`` format;
 * ``load_amphion(encoder_file, decoder_file, config)``: the official ``acoustic_codec/model.safetensors``
   and ``model_1.safetensors`` with Amphion's ``maskgct.json`` (weight norm folded, ISTFT window checked).
+
+``load_acoustic_codec(dir)`` loads whichever acoustic codec a folder holds: this one, or the mel codec
+(``maskgct.codecs.mel_codec.MelCodec``, same contract) that the CPU recipes train.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file
@@ -23,6 +27,9 @@ from maskgct.checkpoint import CheckpointError, load_network, load_strict, save_
 from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
 from maskgct.codecs.modules import fold_weight_norm
+
+if TYPE_CHECKING:  # mel_codec imports this module
+    from maskgct.codecs.mel_codec import MelCodec
 
 SAMPLE_RATE = 24000
 ENCODER_NAME = "acoustic_encoder"
@@ -83,6 +90,10 @@ class AcousticCodec(nn.Module):
     def num_quantizers(self) -> int:
         return self.decoder.config.num_quantizers
 
+    @property
+    def codebook_size(self) -> int:
+        return self.decoder.config.codebook_size
+
     @torch.no_grad()
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """``wav (B, 1, L)`` at 24 kHz, raw amplitude → codes ``(B, T, N)`` (int64)."""
@@ -93,7 +104,7 @@ class AcousticCodec(nn.Module):
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """``codes (B, T, N')``, ``N' ≤ N`` → waveform ``(B, 1, T · hop)`` at 24 kHz."""
-        check_codes(codes, self.num_quantizers, self.decoder.config.codebook_size)
+        check_codes(codes, self.num_quantizers, self.codebook_size)
         return self.decoder(self.decoder.embed_codes(codes))
 
     def save_pretrained(self, directory: str | Path) -> None:
@@ -132,6 +143,43 @@ class AcousticCodec(nn.Module):
         state = amphion_state_dict(_read(decoder_file), decoder.config.n_fft, str(decoder_file))
         load_strict(decoder, state, str(decoder_file))
         return cls(encoder, decoder).to(device).eval()
+
+
+def codec_networks(directory: str | Path) -> tuple[str, ...]:
+    """The names of the codec networks saved in ``directory``: ``("acoustic_encoder", "acoustic_decoder")``
+    for an ``AcousticCodec``, ``("mel_codec",)`` for a ``MelCodec``; ``CheckpointError`` if it holds
+    neither or both (a folder must say unambiguously which codec made its tokens)."""
+    from maskgct.codecs.mel_codec import NAME as MEL_NAME
+
+    directory = Path(directory)
+    kinds = [
+        names
+        for names in ((ENCODER_NAME, DECODER_NAME), (MEL_NAME,))
+        if (directory / f"{names[0]}.json").is_file()
+    ]
+    if not kinds:
+        raise CheckpointError(
+            f"{directory}: acoustic codec not found: expected acoustic_encoder.json + acoustic_decoder.json "
+            "(AcousticCodec) or mel_codec.json (MelCodec), each with its .safetensors"
+        )
+    if len(kinds) > 1:
+        raise CheckpointError(
+            f"{directory}: holds both an AcousticCodec (acoustic_encoder.json) and a MelCodec "
+            "(mel_codec.json); keep only the one that made its tokens"
+        )
+    return kinds[0]
+
+
+def load_acoustic_codec(
+    directory: str | Path, device: str | torch.device = "cpu"
+) -> AcousticCodec | MelCodec:
+    """The acoustic codec saved in ``directory``, an ``AcousticCodec`` or a ``MelCodec`` (see
+    ``codec_networks``), in eval mode on ``device``. Both have the same ``encode``/``decode`` contract."""
+    from maskgct.codecs.mel_codec import MelCodec
+
+    if codec_networks(directory) == (ENCODER_NAME, DECODER_NAME):
+        return AcousticCodec.from_pretrained(directory, device)
+    return MelCodec.from_pretrained(directory, device)
 
 
 def _read(path: str | Path) -> dict[str, torch.Tensor]:

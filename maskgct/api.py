@@ -53,7 +53,7 @@ import torch
 
 from maskgct.audio import AudioError, check_audio, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError, load_network, save_network
-from maskgct.codecs.acoustic_codec import AcousticCodec
+from maskgct.codecs.acoustic_codec import AcousticCodec, load_acoustic_codec
 from maskgct.codecs.semantic import SemanticTokenizer
 from maskgct.duration import DurationModel
 from maskgct.s2a import S2A, s2a_generate
@@ -184,7 +184,7 @@ class MaskGCT:
         folder = resolve_checkpoint(path_or_hub_id)
         config = read_config(folder)
         tokenizer = SemanticTokenizer.from_pretrained(folder, device)
-        codec = AcousticCodec.from_pretrained(folder, device)
+        codec = load_acoustic_codec(folder, device)
         nets = {}
         for name, cls_ in ((T2S_NAME, T2S), (S2A_1LAYER_NAME, S2A), (S2A_FULL_NAME, S2A)):
             nets[name] = load_network(folder, name, device)
@@ -520,10 +520,9 @@ def check_compatible(tokenizer, codec, t2s, s2a_1layer, s2a_full) -> None:
             f"s2a_full predicts {s2a_full.config.num_quantizer} layers, the codec has {codec.num_quantizers}"
         )
     for name, net in (("s2a_1layer", s2a_1layer), ("s2a_full", s2a_full)):
-        if net.config.codebook_size != codec.decoder.config.codebook_size:
+        if net.config.codebook_size != codec.codebook_size:
             problems.append(
-                f"{name} has {net.config.codebook_size} acoustic codes, the codec has "
-                f"{codec.decoder.config.codebook_size}"
+                f"{name} has {net.config.codebook_size} acoustic codes, the codec has {codec.codebook_size}"
             )
     if problems:
         raise CheckpointError("incompatible networks: " + "; ".join(problems))

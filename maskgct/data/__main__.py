@@ -293,6 +293,7 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("assemble", help="collect trained networks into a MaskGCT checkpoint folder")
     p.add_argument("out_dir")
     for name in ("tokenizer", "acoustic-codec", "t2s", "s2a-1layer", "s2a-full"):
+        # --acoustic-codec: an acoustic_encoder/_decoder folder or a mel_codec folder, whichever was trained.
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--duration", help="folder with duration.json/.safetensors (optional)")
     p.set_defaults(run=_assemble)

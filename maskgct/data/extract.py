@@ -66,7 +66,7 @@ class TokenExtractorConfig:
     fields: tuple[str, ...] = ("phone_ids", "semantic", "acoustic")
     language: str = "en"
     semantic_codec: str | None = None  # a SemanticTokenizer.from_pretrained directory
-    acoustic_codec: str | None = None  # an AcousticCodec.from_pretrained directory
+    acoustic_codec: str | None = None  # an AcousticCodec or MelCodec folder (load_acoustic_codec)
     device: str = "cpu"
     min_seconds: float = 0.3
     max_seconds: float = 30.0
@@ -88,11 +88,11 @@ class TokenExtractor:
                 raise ValueError("extracting semantic tokens needs --semantic-codec DIR")
             self.semantic = SemanticTokenizer.from_pretrained(config.semantic_codec, device=config.device)
         if "acoustic" in config.fields:
-            from maskgct.codecs.acoustic_codec import AcousticCodec
+            from maskgct.codecs.acoustic_codec import load_acoustic_codec
 
             if not config.acoustic_codec:
                 raise ValueError("extracting acoustic codes needs --acoustic-codec DIR")
-            self.acoustic = AcousticCodec.from_pretrained(config.acoustic_codec).to(config.device).eval()
+            self.acoustic = load_acoustic_codec(config.acoustic_codec, config.device)
 
     def __call__(self, item: Utterance) -> dict[str, np.ndarray]:
         out = {}

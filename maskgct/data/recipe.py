@@ -8,7 +8,8 @@
   no text-to-semantic model can learn to predict.
 * ``make_tokenizer``: w2v-BERT (or whisper) + statistics + trained semantic codec → a ``SemanticTokenizer``
   folder.
-* ``assemble``: tokenizer, acoustic codec, T2S and both S2A models → one ``MaskGCT.from_pretrained`` folder.
+* ``assemble``: tokenizer, acoustic (or mel) codec, T2S and both S2A models → one ``MaskGCT.from_pretrained``
+  folder.
 """
 
 from __future__ import annotations
@@ -168,13 +169,20 @@ def assemble(
     duration_dir: str | Path | None = None,
 ) -> Path:
     """Copy the trained pieces (the duration model is optional) into one checkpoint folder and check that
-    ``MaskGCT`` loads it."""
+    ``MaskGCT`` loads it. The acoustic codec is whichever ``acoustic_codec_dir`` holds (an ``AcousticCodec``
+    or a ``MelCodec``); the other kind's files are removed from ``out_dir`` so that it names one codec."""
     from maskgct.api import MaskGCT, write_config
+    from maskgct.codecs.acoustic_codec import DECODER_NAME, ENCODER_NAME, codec_networks
+    from maskgct.codecs.mel_codec import NAME as MEL_CODEC_NAME
 
     out_dir = Path(out_dir)
     shutil.copytree(tokenizer_dir, out_dir, dirs_exist_ok=True)
+    codec = codec_networks(acoustic_codec_dir)
+    for name in {ENCODER_NAME, DECODER_NAME, MEL_CODEC_NAME} - set(codec):
+        for suffix in (".json", ".safetensors"):
+            (out_dir / f"{name}{suffix}").unlink(missing_ok=True)
     for source, names in (
-        (acoustic_codec_dir, ("acoustic_encoder", "acoustic_decoder")),
+        (acoustic_codec_dir, codec),
         (t2s_dir, ("t2s",)),
         (s2a_1layer_dir, ("s2a_1layer",)),
         (s2a_full_dir, ("s2a_full",)),
