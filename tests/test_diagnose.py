@@ -2,6 +2,8 @@
 
 import shutil
 
+import numpy as np
+import soundfile as sf
 from pipeline_support import convert_tiny
 
 from maskgct.data.synth import ESPEAK_VOICES, build_corpus
@@ -34,9 +36,23 @@ def test_diagnose_hears_each_version_and_rejects_a_meta_without_recordings(fixtu
     ]
     assert wers["clone"] == wers["the recording"] < 0.5
     assert wers["codec round trip of the recording"] > 0.5  # random weights: no words
-    assert lines[-1].startswith("speaker similarity of the clone: to its prompt")
+    assert lines[-1].startswith("speaker similarity of the clone: to the prompt")
+
+    # Two clones: the error rates are pooled over both (the second "clone" is faint noise: no words).
+    with meta.open("a") as file:
+        file.write(
+            f"{prompt}|{train.text[target]}|{train.wav_scp[target]}|{train.text[prompt]}|{train.wav_scp[prompt]}\n"
+        )
+    noise = 0.01 * np.random.default_rng(0).standard_normal(24000).astype(np.float32)
+    sf.write(tmp_path / "gen" / f"{prompt}.wav", noise, 24000)
+    assert main([*args, "--train-dir", str(tmp_path / "corpus" / "train"), "--count", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pooled = lines[lines.index(next(x for x in lines if x.startswith("whisper WER over the first 2"))) + 1 :]
+    pooled = {line.split("  ", 2)[-1]: float(line.split()[1]) for line in pooled if "WER" in line}
+    assert pooled["clone"] > pooled["the recording"]  # the silent second clone counts
+    assert pooled["the recording"] < 0.5
 
     meta.write_text(f"{target}|{train.text[prompt]}|{train.wav_scp[prompt]}|{train.text[target]}\n")
-    assert main([*args, "--train-dir", str(tmp_path / "corpus" / "train")]) == 1
+    assert main([*args, "--train-dir", str(tmp_path / "corpus" / "train")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no ground-truth recording" in err

@@ -1,38 +1,37 @@
 # Stages 2-10 shared by the recipes (sourced by egs/*/tts1/run.sh after stage 1 wrote data/{train,dev,test}):
-# w2v-BERT statistics, semantic codec, acoustic codec, token extraction, T2S, S2A, checkpoint, zero-shot
+# semantic front-end statistics, semantic codec, acoustic codec, token extraction, T2S, S2A, checkpoint, zero-shot
 # inference on data/test, evaluation. Reads the caller's option variables and its train()/log() helpers.
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  log 2 "w2v-BERT stand-in (when none is given) and feature statistics"
-  if [ ! -d "$w2v_bert" ]; then  # the offline stand-in, trained on phones; written whole or not at all
+  log 2 "semantic front end ($frontend) and its feature statistics"
+  if [ "$frontend" = w2v-bert ] && [ ! -d "$w2v_bert" ]; then  # the offline stand-in; written whole or not at all
     rm -rf "$w2v_bert.tmp"
-    python -m maskgct.data init-w2v-bert "$w2v_bert.tmp" --ctc-data data/train --ctc-layer "$w2v_layer" \
+    python -m maskgct.data init-w2v-bert "$w2v_bert.tmp" --ctc-data data/train --ctc-layer "$layer" \
       --ctc-steps "$w2v_ctc_steps"
     mv "$w2v_bert.tmp" "$w2v_bert"
   fi
-  python -m maskgct.codecs.semantic stats --data-dir data/train --w2v-bert "$w2v_bert" \
-    --layer "$w2v_layer" --out exp/w2v_bert_stats.safetensors
+  python -m maskgct.codecs.semantic stats --data-dir data/train "${frontend_args[@]}" \
+    --out exp/semantic_stats.safetensors
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log 3 "semantic codec"
-  train semantic_codec "$semantic_codec_steps" data.train_dir=data/train task.w2v_bert="$w2v_bert" \
-    task.stats=exp/w2v_bert_stats.safetensors task.output_layer="$w2v_layer" task.lr="$lr" task.warmup_steps=50 \
-    $semantic_codec_args
-  python -m maskgct.data make-tokenizer exp/semantic_tokenizer --w2v-bert "$w2v_bert" \
-    --stats exp/w2v_bert_stats.safetensors --codec exp/semantic_codec/model --layer "$w2v_layer"
+  train semantic_codec "$semantic_codec_steps" data.train_dir=data/train "${frontend_task[@]}" \
+    task.stats=exp/semantic_stats.safetensors task.lr="$lr" task.warmup_steps=50 $semantic_codec_args
+  python -m maskgct.data make-tokenizer exp/semantic_tokenizer "${frontend_args[@]}" \
+    --stats exp/semantic_stats.safetensors --codec exp/semantic_codec/model
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  log 4 "acoustic codec"
-  train acoustic_codec "$acoustic_codec_steps" data.train_dir=data/train $acoustic_codec_args
+  log 4 "acoustic codec ($acoustic_task)"
+  train "$acoustic_task" "$acoustic_codec_steps" data.train_dir=data/train $acoustic_codec_args
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   log 5 "token extraction (phones, semantic tokens, acoustic codes)"
   for set in train dev; do
     python -m maskgct.data extract "data/$set" "dump/$set" --nj "$nj" \
-      --semantic-codec exp/semantic_tokenizer --acoustic-codec exp/acoustic_codec/model
+      --semantic-codec exp/semantic_tokenizer --acoustic-codec "exp/$acoustic_task/model"
   done
 fi
 
@@ -56,7 +55,7 @@ fi
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log 8 "assemble the checkpoint"
   python -m maskgct.data assemble exp/maskgct --tokenizer exp/semantic_tokenizer \
-    --acoustic-codec exp/acoustic_codec/model --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer/model \
+    --acoustic-codec "exp/$acoustic_task/model" --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer/model \
     --s2a-full exp/s2a_full/model --duration exp/duration/model
 fi
 

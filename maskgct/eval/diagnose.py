@@ -1,15 +1,16 @@
 """Where a zero-shot clone loses its words and its voice: ``python -m maskgct.eval.diagnose``.
 
-For one clone (the first line of a meta list, whose entry has the ground-truth recording), whisper
-transcribes four versions of the target sentence, from the most to the least of the pipeline:
+For the first clones of a meta list (``--count``, default 1; each entry with its ground-truth recording),
+whisper transcribes four versions of the target sentence, from the most to the least of the pipeline:
 
 * the clone (text → T2S → S2A → codec);
 * the recording's own semantic tokens through S2A and the codec (the clone without its T2S stage);
 * the acoustic codec's round trip of the recording (the ceiling any clone can reach);
 * the recording itself (the ceiling of the recogniser on this voice).
 
-The stage whose version first loses the words is the one that needs more training. It also prints the
-clone's speaker similarity to its prompt against that to each training voice (a first utterance of each),
+The stage whose version first loses the words is the one that needs more training. It prints the first
+clone's transcripts, the word error rate of each version pooled over the clones, and the clones' speaker
+similarity to their prompts against that to each training voice (a first utterance of each),
 and the mean WER/SIM of the whole evaluation (``summary.json`` of ``python -m maskgct.eval``).
 
     python -m maskgct.eval.diagnose --checkpoint exp/maskgct --meta exp/decode/meta.lst \\
@@ -28,6 +29,7 @@ import torch
 
 from maskgct.api import MaskGCT
 from maskgct.audio import load_audio
+from maskgct.cli import report_error
 from maskgct.data.datadir import read_datadir
 from maskgct.eval.asr import error_counts, load_asr
 from maskgct.eval.audio import load_speech
@@ -57,43 +59,64 @@ def round_trip(model: MaskGCT, recording: str) -> np.ndarray:
 
 
 def diagnose(
-    checkpoint: str, meta: str, gen_dir: str, train_dir: str, report: str | None = None
+    checkpoint: str, meta: str, gen_dir: str, train_dir: str, report: str | None = None, count: int = 1
 ) -> list[str]:
-    """The lines this module prints (see the module docstring)."""
-    entry = read_meta(meta)[0]
-    if not entry.gt_wav:
-        raise ValueError(f"{meta}: its first entry has no ground-truth recording to compare with")
-    clone_path = Path(gen_dir) / f"{entry.utt}.wav"
+    """The lines this module prints (see the module docstring): the first ``count`` clones of the list,
+    each version's transcript for the first, and word error rates pooled over all ``count``."""
+    entries = read_meta(meta)[:count]
+    missing = [e.utt for e in entries if not e.gt_wav]
+    if missing:
+        raise ValueError(f"{meta}: entry {missing[0]} has no ground-truth recording to compare with")
     model = MaskGCT.from_pretrained(checkpoint)
-    versions = {
-        "clone": load_speech(str(clone_path)),
-        "from the recording's semantic tokens (S2A + codec)": load_speech(
-            resynthesise(model, str(entry.prompt_wav), entry.prompt_text, str(entry.gt_wav)), 24000
-        ),
-        "codec round trip of the recording": load_speech(round_trip(model, str(entry.gt_wav)), 24000),
-        "the recording": load_speech(str(entry.gt_wav)),
-    }
-    asr = load_asr()
-    lines = [
-        f"held-out voice prompt: {entry.prompt_wav}  ({entry.prompt_text!r})",
-        f"cloned speech:         {clone_path}  ({entry.target_text!r})",
-        "whisper (tiny.en) hears:",
-    ]
-    for name, wav in versions.items():
-        heard = asr.transcribe(wav)
-        lines.append(f"  WER {error_counts(heard, entry.target_text).rate:.3f}  {name}: {heard!r}")
-
-    speaker = load_speaker_encoder()
-    clone = speaker.embed(versions["clone"])
+    asr, speaker = load_asr(), load_speaker_encoder()
     data = read_datadir(train_dir)
-    voices = [
-        cosine(clone, speaker.embed(load_speech(str(data.audio_path(utts[0])))))
-        for utts in data.spk2utt.values()
-    ]
-    to_prompt = cosine(clone, speaker.embed(load_speech(str(entry.prompt_wav))))
+    training_voices = [speaker.embed(load_speech(str(data.audio_path(u[0])))) for u in data.spk2utt.values()]
+    names = (
+        "clone",
+        "from the recording's semantic tokens (S2A + codec)",
+        "codec round trip of the recording",
+        "the recording",
+    )
+    errors = dict.fromkeys(names, 0)
+    words = 0
+    to_prompt, to_voices, to_voices_max = [], [], []
+    lines = []
+    for index, entry in enumerate(entries):
+        clone_path = Path(gen_dir) / f"{entry.utt}.wav"
+        gt_wav = str(entry.gt_wav)
+        resynthesised = resynthesise(model, str(entry.prompt_wav), entry.prompt_text, gt_wav)
+        wavs = (
+            load_speech(str(clone_path)),
+            load_speech(resynthesised, 24000),
+            load_speech(round_trip(model, gt_wav), 24000),
+            load_speech(gt_wav),
+        )
+        versions = dict(zip(names, wavs, strict=True))
+        if index == 0:
+            lines += [
+                f"held-out voice prompt: {entry.prompt_wav}  ({entry.prompt_text!r})",
+                f"cloned speech:         {clone_path}  ({entry.target_text!r})",
+                "whisper (tiny.en) hears:",
+            ]
+        for name, wav in versions.items():
+            heard = asr.transcribe(wav)
+            counts = error_counts(heard, entry.target_text)
+            errors[name] += counts.errors
+            if index == 0:
+                lines.append(f"  WER {counts.rate:.3f}  {name}: {heard!r}")
+        words += error_counts(entry.target_text, entry.target_text).reference_length
+        clone = speaker.embed(versions["clone"])
+        similarities = [cosine(clone, voice) for voice in training_voices]
+        to_prompt.append(cosine(clone, speaker.embed(load_speech(str(entry.prompt_wav)))))
+        to_voices.append(np.mean(similarities))
+        to_voices_max.append(max(similarities))
+    if len(entries) > 1:
+        lines.append(f"whisper WER over the first {len(entries)} clones ({words} words):")
+        lines += [f"  WER {errors[name] / words:.3f}  {name}" for name in names]
     lines.append(
-        f"speaker similarity of the clone: to its prompt {to_prompt:.3f}, "
-        f"to the {len(voices)} training voices {np.mean(voices):.3f} (max {max(voices):.3f})"
+        f"speaker similarity of the clone{'s' if len(entries) > 1 else ''}: to the prompt "
+        f"{np.mean(to_prompt):.3f}, to the {len(training_voices)} training voices {np.mean(to_voices):.3f} "
+        f"(max {np.mean(to_voices_max):.3f})"
     )
     if report is not None:
         summary = json.loads((Path(report) / "summary.json").read_text())
@@ -112,12 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gen-dir", required=True, help="folder of the clones, <utt>.wav")
     parser.add_argument("--train-dir", required=True, help="the training data dir (its voices)")
     parser.add_argument("--report", help="the evaluation's output folder (summary.json), for the means")
+    parser.add_argument(
+        "--count", type=int, default=1, help="diagnose the first N clones, WER pooled over them (default 1)"
+    )
     args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error("--count must be at least 1")
     try:
-        lines = diagnose(args.checkpoint, args.meta, args.gen_dir, args.train_dir, args.report)
+        lines = diagnose(args.checkpoint, args.meta, args.gen_dir, args.train_dir, args.report, args.count)
     except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return report_error(err)
     print("\n".join(lines))
     return 0
 

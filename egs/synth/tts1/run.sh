@@ -17,9 +17,15 @@ debian_voices=false     # stage 0: apt-get install flite/festival voices (root o
 utts_per_speaker=40
 dev_per_speaker=2
 heldout=espeak_sc_f1,espeak_carib_m6
+heldout_utts=""         # sentences each held-out voice reads (default: utts_per_speaker)
+sentences=templates     # templates (400 shipped sentences) | large (8000 generated ones) | a file
+distinct_sentences=false  # true: different voices read different sentences
 voices=""               # comma-separated speakers to synthesise (default: every voice this machine has)
-w2v_bert=""             # a w2v-bert-2.0 folder; empty: a small stand-in made in stage 2 (offline)
-w2v_layer=""            # hidden-state index; default 17 with w2v_bert, 3 with the stand-in
+frontend=whisper        # semantic features: whisper (offline, from a wheel) | w2v-bert (the official one)
+whisper=tiny.en         # whisper model: tiny.en (installed with maskgct) or a CTranslate2 folder
+w2v_bert=""             # frontend=w2v-bert: a w2v-bert-2.0 folder; empty: a small stand-in made in stage 2
+layer=""                # front-end layer; default whisper's last, 17 with w2v_bert, 3 with the stand-in
+acoustic=mel            # acoustic codec: mel (RVQ over mels + pretrained HiFi-GAN) | dac (official architecture)
 w2v_ctc_steps=600       # the stand-in learns phones (CTC) for this many steps, so its features are phonetic
 model_size=tiny         # tiny | official (conf/model/<task>_<size>.yaml)
 trainer=cpu             # cpu | gpu | ddp (conf/trainer)
@@ -60,7 +66,9 @@ fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log 1 "synthetic corpus -> data/{train,dev,test}; validate"
   python -m maskgct.data synth data --utts-per-speaker "$utts_per_speaker" \
-    --dev-per-speaker "$dev_per_speaker" --heldout "$heldout" --nj "$nj" ${voices:+--voices "$voices"}
+    --dev-per-speaker "$dev_per_speaker" --heldout "$heldout" --nj "$nj" ${voices:+--voices "$voices"} \
+    --sentences "$sentences" ${heldout_utts:+--heldout-utts "$heldout_utts"} \
+    $([ "$distinct_sentences" = true ] && echo --distinct-sentences)
   for set in train dev test; do python -m maskgct.data validate "data/$set"; done
 fi
 
