@@ -213,7 +213,8 @@ def parser() -> argparse.ArgumentParser:
         "--voices",
         default="",
         help="comma-separated speaker names (default: all available); Kokoro voices may be any "
-        "kokoro_<style>[_<style>_<weight>][_s<speed>][_p<pitch>] (percentages), e.g. kokoro_alpha_kumo_30_s90_p112",
+        "kokoro_<style>[_<style>_<weight>][_s<speed>][_p<pitch>] (percentages), "
+        "e.g. kokoro_alpha_kumo_30_s90_p112",
     )
     p.add_argument("--heldout", default="", help="comma-separated held-out speakers (zero-shot test set)")
     p.add_argument("--heldout-utts", type=int, default=None, help="sentences each held-out voice reads")
