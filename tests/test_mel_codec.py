@@ -288,6 +288,16 @@ def test_maskgct_checkpoint_with_a_mel_codec(fixtures, tmp_path, one_thread):
     frames = 50 - (len(prompt.acoustic) - len(prompt.semantic))
     assert audio.shape == (frames * 480,) and np.isfinite(audio).all()
 
+    # --half: float16 weights (the shipped default's format), loaded back into float32 networks.
+    half = assemble(
+        tmp_path / "half", checkpoint, tmp_path / "mel", checkpoint, checkpoint, checkpoint, half=True
+    )
+    assert load_file(str(half / "t2s.safetensors"))["mask_emb.weight"].dtype == torch.float16
+    assert (half / "t2s.safetensors").stat().st_size < 0.6 * (out / "t2s.safetensors").stat().st_size
+    tts_half = MaskGCT.from_pretrained(half)
+    assert tts_half.t2s.mask_emb.weight.dtype == torch.float32
+    assert torch.equal(tts_half.t2s.mask_emb.weight, tts.t2s.mask_emb.weight.half().float())
+
     small = tiny_codec(num_quantizers=12, codebook_size=32)
     with pytest.raises(CheckpointError, match="32"):
         MaskGCT(tts.tokenizer, small, tts.t2s, tts.s2a_1layer, tts.s2a_full)

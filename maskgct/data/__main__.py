@@ -187,7 +187,7 @@ def _assemble(args) -> int:
     from maskgct.data.recipe import assemble
 
     networks = (args.acoustic_codec, args.t2s, args.s2a_1layer, args.s2a_full, args.duration)
-    assemble(args.out_dir, args.tokenizer, *networks)
+    assemble(args.out_dir, args.tokenizer, *networks, half=args.half)
     print(f"{args.out_dir}: MaskGCT checkpoint")
     return 0
 
@@ -297,6 +297,7 @@ def parser() -> argparse.ArgumentParser:
         # --acoustic-codec: an acoustic_encoder/_decoder folder or a mel_codec folder, whichever was trained.
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--duration", help="folder with duration.json/.safetensors (optional)")
+    p.add_argument("--half", action="store_true", help="store the network weights as float16 (half the size)")
     p.set_defaults(run=_assemble)
     return top
 

@@ -167,10 +167,12 @@ def assemble(
     s2a_1layer_dir: str | Path,
     s2a_full_dir: str | Path,
     duration_dir: str | Path | None = None,
+    half: bool = False,
 ) -> Path:
     """Copy the trained pieces (the duration model is optional) into one checkpoint folder and check that
     ``MaskGCT`` loads it. The acoustic codec is whichever ``acoustic_codec_dir`` holds (an ``AcousticCodec``
-    or a ``MelCodec``); the other kind's files are removed from ``out_dir`` so that it names one codec."""
+    or a ``MelCodec``); the other kind's files are removed from ``out_dir`` so that it names one codec.
+    ``half``: the networks' weights are stored as float16 (what the repository ships)."""
     from maskgct.api import MaskGCT, write_config
     from maskgct.codecs.acoustic_codec import DECODER_NAME, ENCODER_NAME, codec_networks
     from maskgct.codecs.mel_codec import NAME as MEL_CODEC_NAME
@@ -194,6 +196,19 @@ def assemble(
                 if not file.is_file():
                     raise ValueError(f"{file} not found: train and export that network first")
                 shutil.copy(file, out_dir / file.name)
+    if half:
+        for name in (*codec, "t2s", "s2a_1layer", "s2a_full", *(("duration",) if duration_dir else ())):
+            to_float16(out_dir / f"{name}.safetensors")
     write_config(out_dir, None, "maskgct recipe")
     MaskGCT.from_pretrained(out_dir)
     return out_dir
+
+
+def to_float16(path: Path) -> None:
+    """Rewrite a network's safetensors file with its float32 tensors as float16 (half the size; the networks
+    load them back into float32). Statistics files are left alone."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(path))
+    state = {k: v.half() if v.dtype == torch.float32 else v for k, v in state.items()}
+    save_file(state, str(path))
