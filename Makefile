@@ -40,7 +40,7 @@ SIZE ?= tiny
 TRAINER ?= cpu
 ARGS ?=
 TRAIN = cd $(RECIPE) && $(CURDIR)/$(PY) -m maskgct.train experiment=$(EXP) trainer=$(TRAINER)
-.PHONY: train-t2s train-s2a train-semantic-codec train-acoustic-codec demo
+.PHONY: train-t2s train-s2a train-semantic-codec train-acoustic-codec demo demo-train
 
 train-t2s: install ## Train T2S on RECIPE's dump/train (make train-t2s RECIPE=egs/synth/tts1 EXP=synth_tiny)
 	$(TRAIN) task=t2s model=t2s_$(SIZE) exp_dir=exp/t2s data.train_dump=dump/train $(ARGS)
@@ -55,8 +55,11 @@ train-semantic-codec: install ## Train the semantic codec on RECIPE's data/train
 train-acoustic-codec: install ## Train the acoustic codec (GAN) on RECIPE's data/train
 	$(TRAIN) task=acoustic_codec model=acoustic_codec_$(SIZE) exp_dir=exp/acoustic_codec data.train_dir=data/train $(ARGS)
 
-demo: install ## Offline CPU demo (~21 min): synthetic corpus, small models, a cloned held-out voice in demo/out.wav
-	cd egs/synth/tts1 && ./run.sh --config conf/demo.conf && ./local/demo.sh $(CURDIR)/demo/out.wav
+demo: install ## Clone two held-out voices with the shipped default model (~2 min): demo/out.wav, WER, similarity
+	egs/synth/tts1/local/clone_demo.sh $(CURDIR)/demo
+
+demo-train: install ## Train every network from nothing on a small offline corpus (CPU), then clone held-out voices
+	cd egs/synth/tts1 && ./run.sh --config conf/demo.conf && ./local/demo.sh $(CURDIR)/demo-train/out.wav
 
 .PHONY: train-duration
 train-duration: install ## Train the duration model on RECIPE's dump/train (ARGS="data.train_dump=null data.train_dir=data/train": from audio)

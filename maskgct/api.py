@@ -53,7 +53,7 @@ import torch
 
 from maskgct.audio import AudioError, check_audio, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError, load_network, save_network
-from maskgct.codecs.acoustic_codec import AcousticCodec, load_acoustic_codec
+from maskgct.codecs.acoustic_codec import AcousticCodec, codec_networks, load_acoustic_codec
 from maskgct.codecs.semantic import SemanticTokenizer
 from maskgct.duration import DurationModel
 from maskgct.s2a import S2A, s2a_generate
@@ -684,14 +684,7 @@ def write_config(folder: Path, amphion_config: dict | None, source: str) -> None
         "sample_rate": SAMPLE_RATE,
         "semantic_sample_rate": SEMANTIC_SAMPLE_RATE,
         "frame_rate": FRAME_RATE,
-        "networks": [
-            T2S_NAME,
-            S2A_1LAYER_NAME,
-            S2A_FULL_NAME,
-            "acoustic_encoder",
-            "acoustic_decoder",
-            "semantic_codec",
-        ],
+        "networks": [T2S_NAME, S2A_1LAYER_NAME, S2A_FULL_NAME, *codec_networks(folder), "semantic_codec"],
     }
     if amphion_config is not None:
         config["amphion_config"] = amphion_config
