@@ -461,7 +461,7 @@ def phones_of(text: str | None, ids: Sequence[int] | None, language: str, what: 
             raise InputError("the prompt text is missing: give the transcript of the prompt audio")
         raise InputError("the text to speak is missing")
     if not text.strip():
-        raise InputError(f"the {what} text is empty")
+        raise InputError("the text to speak is empty" if what == "text" else f"the {what} text is empty")
     try:
         return text_to_ids(text, language)
     except ValueError as err:

@@ -57,7 +57,7 @@ def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path
         (["--prompt", write_tone(tmp_path / "silent.wav", 2, amplitude=0)], "is silent"),
         (["--prompt", write_tone(tmp_path / "short.wav", 0.4)], "too short (0.40 s); at least 1 s"),
         (["--prompt", write_tone(tmp_path / "long.wav", 31)], "too long (31.0 s)"),
-        (["--text", ""], "the text text is empty"),
+        (["--text", ""], "the text to speak is empty"),
         (["--text", "..."], "nothing pronounceable"),
         (["--prompt-text", " "], "the prompt text is empty"),
         (["--checkpoint", fixtures / "w2v_bert_tiny"], "not a maskgct checkpoint"),
