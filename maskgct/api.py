@@ -583,7 +583,14 @@ def split_ids(ids: list[int], frames: Callable[[int], int], budget: int) -> list
                 chunks[-1] = chunks[-1] + piece
             else:
                 chunks.append(piece)
-    return [(chunk, frames(len(chunk))) for chunk in chunks]
+    planned = [(chunk, frames(len(chunk))) for chunk in chunks]
+    longest = max(n for _, n in planned)
+    if longest > budget:  # a single word asked to last longer than the model can generate
+        raise InputError(
+            f"a piece of the text that cannot be split would last {longest / FRAME_RATE:.1f} s, more than "
+            f"the {budget / FRAME_RATE:.1f} s the prompt leaves of {MAX_SECONDS:g} s: ask for less"
+        )
+    return planned
 
 
 def fit(ids: list[int], frames: Callable[[int], int], budget: int) -> list[list[int]]:

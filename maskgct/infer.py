@@ -14,6 +14,8 @@ A meta list has one ``utt|prompt_text|prompt_wav|target_text[|gt_wav]`` line per
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 import warnings
@@ -21,17 +23,30 @@ from pathlib import Path
 
 from maskgct.cli import report_error
 
+# The longest output one request may ask for (long text is generated in chunks of at most 30 s).
+MAX_OUTPUT_SECONDS = 600.0
+
 
 def parse_duration(value: str) -> str | float:
     if value in ("rule", "auto"):
         return value
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'rule', 'auto' or seconds, not {value!r}") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"the duration must be positive, not {value}")
+    seconds = finite_float(value)
+    if not 0 < seconds <= MAX_OUTPUT_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"the duration must be more than 0 and at most {MAX_OUTPUT_SECONDS:g} seconds, not {value}"
+        )
     return seconds
+
+
+def finite_float(value: str) -> float:
+    """A float option; nan and inf are refused (they would silently make garbage audio)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {value}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="checkpoint folder or hub id (default: the embedded model)")
     parser.add_argument("--duration", type=parse_duration, default="rule",
                         help="'rule' (the prompt's speaking rate; default), 'auto' or seconds")  # fmt: skip
-    parser.add_argument("--speed", type=float, default=1.0, help="> 1 speaks faster (default 1.0)")
+    parser.add_argument("--speed", type=finite_float, default=1.0, help="> 1 speaks faster (default 1.0)")
     parser.add_argument("--seed", type=int, help="random seed (reproducible output)")
     parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
                         help="reference: the official computation exactly; fast: SDPA, batched guidance, "
@@ -60,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--language", default="en", help="language of the text (en, zh, ...; default en)")
     parser.add_argument("--prompt-language", help="language of the prompt text (default: --language)")
     parser.add_argument("--steps", type=int, help="T2S decoding steps (default 25)")
-    parser.add_argument("--cfg", type=float, help="T2S guidance weight (default 2.5)")
-    parser.add_argument("--temperature", type=float, help="T2S sampling temperature (default 0.9)")
+    parser.add_argument("--cfg", type=finite_float, help="T2S guidance weight (default 2.5)")
+    parser.add_argument("--temperature", type=finite_float, help="T2S sampling temperature (default 0.9)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -135,12 +150,27 @@ def sampling_kwargs(args: argparse.Namespace) -> dict:
     }
 
 
+def check_output(path: str | Path) -> None:
+    """Refuse an output path that cannot take a wav, before seconds of synthesis are spent on it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a directory: name a .wav file")
+    if path.suffix.lower() not in (".wav", ".flac"):
+        raise ValueError(f"--out {path}: give a file name ending in .wav (or .flac)")
+
+
 def write_wav(path: str | Path, audio, sample_rate: int) -> None:
+    """Write the audio under a temporary name beside ``path`` and rename it: never a partial file."""
     import soundfile as sf
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), audio, sample_rate, subtype="PCM_16")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        sf.write(str(partial), audio, sample_rate, subtype="PCM_16", format=path.suffix[1:].upper())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def run_single(args: argparse.Namespace, log) -> int:
@@ -150,6 +180,7 @@ def run_single(args: argparse.Namespace, log) -> int:
 
     text = read_text(args)
     # Check the request before spending seconds on loading the model.
+    check_output(args.out)
     language = args.language
     phones_of(args.prompt_text, None, args.prompt_language or language, "prompt")
     phones_of(text, None, language, "text")

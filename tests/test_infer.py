@@ -65,6 +65,7 @@ def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path
         (["--duration", "auto"], "no duration model in this checkpoint"),
         (["--text-file", tmp_path / "missing.txt", "--text", None], "cannot read --text-file"),
         (["--checkpoint", None], "no checkpoint given and no default model"),
+        (["--duration", "100", "--text", "Hi."], "cannot be split would last 100.0 s"),
     ]
     for overrides, message in cases:
         args = dict(zip(base[::2], base[1::2], strict=True))
@@ -73,6 +74,24 @@ def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path
         assert main([*argv, "--out", str(out), "--quiet"]) == 2, overrides
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    # Outputs that cannot take a wav are refused before the model is loaded.
+    for target, message in ((tmp_path, "is a directory"), (tmp_path / "out", "ending in .wav")):
+        argv = [str(x) for x in base] + ["--out", str(target), "--quiet"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err, err
+    # Non-finite numbers and absurd durations are usage errors (argparse: exit 2, one line).
+    for option, value, message in (
+        ("--cfg", "nan", "finite"),
+        ("--temperature", "inf", "finite"),
+        ("--speed", "nan", "finite"),
+        ("--duration", "1e6", "at most 600"),
+        ("--duration", "inf", "finite"),
+    ):
+        with pytest.raises(SystemExit) as usage:
+            main([str(x) for x in base] + [option, value, "--out", str(out)])
+        assert usage.value.code == 2 and message in capsys.readouterr().err, (option, value)
     assert not out.exists()
     # No prompt text at all: refused before the model is loaded.
     assert (

@@ -167,7 +167,7 @@ def test_bad_inputs_raise_one_clear_error(tts, fixtures, tmp_path):
         (dict(prompt=write_tone(tmp_path / "long.wav", 31)), AudioError, "too long"),
         (dict(prompt=write_tone(tmp_path / "silent.wav", 2, amplitude=0)), AudioError, "silent"),
         (dict(prompt_text=None), InputError, "prompt text is missing"),
-        (dict(text="   "), InputError, "text is empty"),
+        (dict(text="   "), InputError, "text to speak is empty"),
         (dict(text="..."), InputError, "nothing pronounceable"),
         (dict(mode="quick"), InputError, "mode"),
     ]
