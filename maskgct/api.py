@@ -101,12 +101,18 @@ class SamplingOptions:
     t2s_cfg: float = 2.5
     t2s_rescale_cfg: float = 0.75
     t2s_temperature: float = 0.9
-    # One entry per acoustic layer: layer 0 by the 1-layer model, layers 1.. by the full model.
+    # One entry per acoustic layer: layer 0 by the 1-layer model, layers 1.. by the full model (the release's
+    # 12 layers; ``for_layers`` fits the same schedule to a codec with another number).
     s2a_steps: tuple[int, ...] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
     s2a_cfg: float = 2.5
     s2a_rescale_cfg: float = 0.75
     s2a_temperature: float = 1.5
     filter_thres: float = 0.98
+
+    def for_layers(self, num_layers: int) -> SamplingOptions:
+        """The default S2A schedule for ``num_layers`` acoustic layers: 25 steps for the first, 10 for the
+        second, 1 for each finer one."""
+        return replace(self, s2a_steps=(25, 10, *([1] * max(num_layers - 2, 0)))[:num_layers])
 
 
 @dataclass
@@ -272,7 +278,9 @@ class MaskGCT:
         s2a_temperature: S2A overrides.
         """
         check_mode_arg(mode)
-        options = sampling_options(steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature)
+        options = sampling_options(
+            steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature, self.s2a_full.config.num_quantizer
+        )
         if len(options.s2a_steps) != self.s2a_full.config.num_quantizer:
             raise InputError(
                 f"s2a_steps needs {self.s2a_full.config.num_quantizer} entries, got {len(options.s2a_steps)}"
@@ -375,7 +383,7 @@ class MaskGCT:
     ) -> torch.Tensor:
         """S2A in the prompt's voice: target semantic tokens Long(T,) → acoustic codes Long(Tp+T-Ta, Q)
         (the prompt's own codes are not repeated). Decode them with ``self.codec.decode(codes[None])``."""
-        options = options or SamplingOptions()
+        options = options or SamplingOptions().for_layers(self.s2a_full.config.num_quantizer)
         codes = s2a_generate(
             self.s2a_1layer,
             self.s2a_full,
@@ -426,7 +434,9 @@ def check_mode_arg(mode: str) -> None:
         raise InputError(str(err)) from None
 
 
-def sampling_options(steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature) -> SamplingOptions:
+def sampling_options(
+    steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature, num_layers: int = 12
+) -> SamplingOptions:
     overrides = {
         "t2s_steps": steps,
         "s2a_steps": None if s2a_steps is None else tuple(int(s) for s in s2a_steps),
@@ -435,7 +445,8 @@ def sampling_options(steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperatur
         "t2s_temperature": temperature,
         "s2a_temperature": s2a_temperature,
     }
-    options = replace(SamplingOptions(), **{k: v for k, v in overrides.items() if v is not None})
+    defaults = SamplingOptions().for_layers(num_layers)
+    options = replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
     if options.t2s_steps < 1 or any(s < 1 for s in options.s2a_steps):
         raise InputError("the number of decoding steps must be at least 1")
     if options.t2s_cfg < 0 or options.s2a_cfg < 0:

@@ -201,3 +201,11 @@ def test_save_pretrained_round_trip(tts, fixtures, tmp_path):
     assert isinstance(prompt, Prompt) and len(prompt.semantic) == 99
     for name, value in tts.t2s.state_dict().items():
         assert torch.equal(value, again.t2s.state_dict()[name])
+
+
+def test_default_s2a_schedule_fits_the_codecs_layer_count():
+    from maskgct.api import SamplingOptions
+
+    assert SamplingOptions().for_layers(12) == SamplingOptions()  # the release's schedule, unchanged
+    assert SamplingOptions().for_layers(8).s2a_steps == (25, 10, 1, 1, 1, 1, 1, 1)
+    assert SamplingOptions().for_layers(1).s2a_steps == (25,)

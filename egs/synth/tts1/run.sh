@@ -37,8 +37,9 @@ s2a_steps=600
 duration_steps=300
 lr=1e-3                 # T2S, S2A and semantic codec learning rate (small models, short runs)
 semantic_codec_args=""  # more hydra overrides for a training, e.g. "data.batch_size=4"
-# tiny codecs need a fan-in encoder init and dead-code restarts, or their residual VQ collapses
-acoustic_codec_args="task.encoder_init_gain=1.0 task.restart_after=20 task.lr=1e-3"
+# more acoustic codec overrides; --acoustic dac at tiny size needs a fan-in encoder init and dead-code restarts
+# ("task.encoder_init_gain=1.0 task.restart_after=20") or its residual VQ collapses
+acoustic_codec_args=""
 t2s_args=""
 s2a_args=""
 duration_args=""
