@@ -30,7 +30,7 @@ def test_the_default_model_is_small_and_offline():
     folder = DEFAULT_CHECKPOINT_DIR
     size = sum(f.stat().st_size for f in folder.iterdir())
     assert size < 100e6, f"checkpoints/default is {size / 1e6:.0f} MB"
-    for name in ("t2s", "s2a_1layer", "s2a_full", "mel_codec"):
+    for name in ("t2s", "s2a_1layer", "s2a_full", "mel_codec", "semantic_codec"):
         state = load_file(str(folder / f"{name}.safetensors"))
         assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}, name
     tts = MaskGCT.from_pretrained(folder)

@@ -292,7 +292,9 @@ def test_maskgct_checkpoint_with_a_mel_codec(fixtures, tmp_path, one_thread):
     half = assemble(
         tmp_path / "half", checkpoint, tmp_path / "mel", checkpoint, checkpoint, checkpoint, half=True
     )
-    assert load_file(str(half / "t2s.safetensors"))["mask_emb.weight"].dtype == torch.float16
+    for name in ("t2s", "semantic_codec", "mel_codec"):
+        state = load_file(str(half / f"{name}.safetensors"))
+        assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}, name
     assert (half / "t2s.safetensors").stat().st_size < 0.6 * (out / "t2s.safetensors").stat().st_size
     tts_half = MaskGCT.from_pretrained(half)
     assert tts_half.t2s.mask_emb.weight.dtype == torch.float32

@@ -197,7 +197,8 @@ def assemble(
                     raise ValueError(f"{file} not found: train and export that network first")
                 shutil.copy(file, out_dir / file.name)
     if half:
-        for name in (*codec, "t2s", "s2a_1layer", "s2a_full", *(("duration",) if duration_dir else ())):
+        networks = (*codec, "t2s", "s2a_1layer", "s2a_full", *(("duration",) if duration_dir else ()))
+        for name in (*networks, "semantic_codec"):
             to_float16(out_dir / f"{name}.safetensors")
     write_config(out_dir, None, "maskgct recipe")
     MaskGCT.from_pretrained(out_dir)
