@@ -56,12 +56,21 @@ def test_trainer_configs_compose(trainer):
 
 
 @pytest.mark.parametrize("task", _tasks())
-def test_every_task_composes_with_tiny_and_official_model(task):
+def test_every_task_composes_with_tiny_and_larger_models(task):
+    """Every task has a tiny model for tests and a full size: the release's (official) and/or the shipped
+    default model's (the mel codec has no official counterpart)."""
+    sizes = [
+        size
+        for size in ("official", "default")
+        if (Path(CONF_DIR) / "model" / f"{task}_{size}.yaml").is_file()
+    ]
+    assert sizes, f"{task} has no official or default model config"
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         tiny = compose("train", overrides=[f"task={task}"])
-        official = compose("train", overrides=[f"task={task}", f"model={task}_official"])
+        for size in sizes:
+            larger = compose("train", overrides=[f"task={task}", f"model={task}_{size}"])
+            assert tiny.model != larger.model, size
     assert tiny.task._target_.startswith("maskgct.") and tiny.data._target_.startswith("maskgct.")
-    assert tiny.model != official.model
 
 
 def test_task_is_mandatory():
