@@ -55,7 +55,7 @@ train-semantic-codec: install ## Train the semantic codec on RECIPE's data/train
 train-acoustic-codec: install ## Train the acoustic codec (GAN) on RECIPE's data/train
 	$(TRAIN) task=acoustic_codec model=acoustic_codec_$(SIZE) exp_dir=exp/acoustic_codec data.train_dir=data/train $(ARGS)
 
-demo: install ## Clone two held-out voices with the shipped default model (~2 min): demo/out.wav, WER, similarity
+demo: install ## Clone two held-out voices with the shipped default model (4 min on 2 busy cores): demo/out.wav, WER, similarity
 	egs/synth/tts1/local/clone_demo.sh $(CURDIR)/demo
 
 demo-train: install ## Train every network from nothing on a small offline corpus (CPU), then clone held-out voices
