@@ -57,6 +57,36 @@ def _fan_in_init(module: nn.Module, gain: float) -> None:
             nn.init.zeros_(conv.bias)
 
 
+@torch.no_grad()
+def track_codebooks(
+    quantizers, stage_outputs: dict, code_last_used: torch.Tensor, step: int, restart_after: int
+) -> tuple[torch.Tensor, int]:
+    """Note the codes this batch chose (``stage_outputs[stage] = (indices, z_e)``), and restart the codes idle
+    for ``restart_after`` steps (if > 0) from random ``z_e`` frames of their stage in this batch.
+
+    Returns each stage's share of codes chosen in the last ``USAGE_WINDOW`` steps ``(N,)`` and the number of
+    codes restarted. Shared by the GAN codec and the mel codec tasks.
+    """
+    restarted = 0
+    for stage, quantizer in enumerate(quantizers):
+        indices, z_e = stage_outputs[stage]
+        code_last_used[stage, indices.flatten().unique()] = step
+        if restart_after <= 0:
+            continue
+        # Every `restart_after` idle steps, so a restarted code that is still never chosen is retried
+        # while its idle time keeps counting (and `codes_used` reports only codes actually chosen).
+        idle = step - code_last_used[stage]
+        dead = ((idle >= restart_after) & (idle % restart_after == 0)).nonzero().flatten()
+        if len(dead) == 0:
+            continue
+        frames = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
+        picks = torch.randint(0, frames.shape[0], (len(dead),), device=frames.device)
+        quantizer.codebook.weight[dead] = frames[picks].to(quantizer.codebook.weight.dtype)
+        restarted += len(dead)
+    recent = (code_last_used >= 0) & (code_last_used > step - USAGE_WINDOW)
+    return recent.float().mean(1), restarted
+
+
 class AcousticCodecTask(L.LightningModule):
     """LightningModule for the acoustic codec.
 
@@ -111,30 +141,11 @@ class AcousticCodecTask(L.LightningModule):
 
         return record
 
-    @torch.no_grad()
     def _track_codebooks(self) -> None:
-        """Note the codes this batch chose, log the usage, and restart the codes idle for ``restart_after``
-        steps (if set) from random ``z_e`` frames of their stage in this batch."""
-        step = int(self.generator_steps)
-        restart_after = self.hparams.restart_after
-        restarted = 0
-        for stage, quantizer in enumerate(self.net.decoder.quantizer.quantizers):
-            indices, z_e = self._stage_outputs[stage]
-            self.code_last_used[stage, indices.flatten().unique()] = step
-            if restart_after <= 0:
-                continue
-            # Every `restart_after` idle steps, so a restarted code that is still never chosen is retried
-            # while its idle time keeps counting (and `codes_used` reports only codes actually chosen).
-            idle = step - self.code_last_used[stage]
-            dead = ((idle >= restart_after) & (idle % restart_after == 0)).nonzero().flatten()
-            if len(dead) == 0:
-                continue
-            frames = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
-            picks = torch.randint(0, frames.shape[0], (len(dead),), device=frames.device)
-            quantizer.codebook.weight[dead] = frames[picks].to(quantizer.codebook.weight.dtype)
-            restarted += len(dead)
-        recent = (self.code_last_used >= 0) & (self.code_last_used > step - USAGE_WINDOW)
-        used = recent.float().mean(1)
+        used, restarted = track_codebooks(
+            self.net.decoder.quantizer.quantizers, self._stage_outputs, self.code_last_used,
+            int(self.generator_steps), self.hparams.restart_after,
+        )  # fmt: skip
         self.log_dict(
             {
                 "train/codes_used": used.mean(),

@@ -14,7 +14,7 @@ vocoder is pretrained, so matching its input is the whole task. Loss, logged as 
 (the VQ terms already carry the model's ``commitment`` / ``codebook_loss_weight`` factors). Codes unchosen
 for ``restart_after`` steps are re-initialised from current encoder frames of their stage, so small corpora
 keep the codebooks in use; ``train/codes_used`` (mean over stages, ``_min``, and ``_q<i>`` per stage) is the
-share of each codebook chosen in the last ``USAGE_WINDOW`` steps.
+share of each codebook chosen in the last ``maskgct.train.acoustic_codec.USAGE_WINDOW`` steps.
 
 ``self.net`` is the ``MelCodec`` itself (no weight norm), so ``export(dir)`` is its ``save_pretrained``; the
 training-only state (step counter, code ages) lives in buffers of this module and travels in checkpoints,
@@ -32,10 +32,10 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from maskgct.codecs.mel_codec import HOP_LENGTH, SAMPLE_RATE, MelCodec, MelCodecConfig, PolyphaseResampler
+from maskgct.train.acoustic_codec import track_codebooks
 from maskgct.train.optim import adamw_with_warmup
 
 # Codebook usage (``train/codes_used``) counts the codes chosen at least once in this many steps.
-USAGE_WINDOW = 50
 
 
 class MelCodecTask(L.LightningModule):
@@ -131,30 +131,14 @@ class MelCodecTask(L.LightningModule):
         self.log_dict({"train/mel_l1": mel_l1, "train/vq_loss": vq_loss})
         return loss
 
-    @torch.no_grad()
     def _track_codebooks(self) -> None:
-        """Note the codes this batch chose, log the usage, and restart the codes idle for ``restart_after``
-        steps (if set) from random ``z_e`` frames of their stage in this batch."""
-        step = int(self.steps)
-        restart_after = self.hparams.restart_after
-        restarted = 0
-        for stage, quantizer in enumerate(self.net.quantizer.quantizers):
-            indices, z_e = self._stage_outputs[stage]
-            self.code_last_used[stage, indices.flatten().unique()] = step
-            if restart_after <= 0:
-                continue
-            # Every `restart_after` idle steps, so a restarted code that is still never chosen is retried
-            # while its idle time keeps counting (and `codes_used` reports only codes actually chosen).
-            idle = step - self.code_last_used[stage]
-            dead = ((idle >= restart_after) & (idle % restart_after == 0)).nonzero().flatten()
-            if len(dead) == 0:
-                continue
-            frames = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
-            picks = torch.randint(0, frames.shape[0], (len(dead),), device=frames.device)
-            quantizer.codebook.weight[dead] = frames[picks].to(quantizer.codebook.weight.dtype)
-            restarted += len(dead)
-        recent = (self.code_last_used >= 0) & (self.code_last_used > step - USAGE_WINDOW)
-        used = recent.float().mean(1)
+        used, restarted = track_codebooks(
+            self.net.quantizer.quantizers,
+            self._stage_outputs,
+            self.code_last_used,
+            int(self.steps),
+            self.hparams.restart_after,
+        )
         metrics = {"train/codes_used": used.mean(), "train/codes_used_min": used.min()}
         metrics.update({f"train/codes_used_q{stage}": share for stage, share in enumerate(used)})
         metrics["train/codes_restarted"] = float(restarted)
