@@ -1,8 +1,16 @@
-"""Saving and loading one network: ``<name>.json`` (class + dataclass config) and ``<name>.safetensors``.
+"""Checkpoint files: one network, a safetensors file, and the checkpoint folder ``MaskGCT`` loads.
 
-A network class takes its dataclass config as the only constructor argument and names that class in
-``config_class``. Loading is strict: a missing, unexpected or mis-shaped tensor is a ``CheckpointError``
-naming it. Only classes inside the ``maskgct`` package are ever built from a JSON file.
+One network is ``<name>.json`` (class + dataclass config) and ``<name>.safetensors``. A network class takes
+its dataclass config as the only constructor argument and names that class in ``config_class``. Loading is
+strict: a missing, unexpected or mis-shaped tensor is a ``CheckpointError`` naming it. Only classes inside
+the ``maskgct`` package are ever built from a JSON file.
+
+The checkpoint folder (``MaskGCT.save_pretrained`` / ``from_pretrained``; ``python -m maskgct.convert``
+writes one from the official release): ``config.json`` (format, version, rates, the Amphion-schema
+hyper-parameters it came from), the networks ``t2s``, ``s2a_1layer``, ``s2a_full``, the acoustic codec's
+(``acoustic_encoder`` + ``acoustic_decoder``, or ``mel_codec``), ``semantic_codec`` and optionally
+``duration``, the semantic tokenizer's statistics and ``semantic_tokenizer.json`` (the w2v-BERT folder,
+relative or absolute, or a hub id, and its layer) and optionally the w2v-BERT folder itself.
 """
 
 from __future__ import annotations
@@ -10,11 +18,29 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
+
+from maskgct.constants import FRAME_RATE, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FORMAT = "maskgct"
+FORMAT_VERSION = 1
+T2S_NAME, S2A_1LAYER_NAME, S2A_FULL_NAME = "t2s", "s2a_1layer", "s2a_full"
+DURATION_NAME = "duration"  # optional network of a checkpoint folder
+DEFAULT_CHECKPOINT_ENV = "MASKGCT_DEFAULT_CHECKPOINT"
+# The in-repo default model (written by the recipe), used when no checkpoint is named.
+DEFAULT_CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "default"
+# What a checkpoint keeps of a w2v-BERT folder when it copies one in, and the copy's name.
+W2V_BERT_FILES = ("config.json", "preprocessor_config.json", "*.safetensors", "model.safetensors.index.json")
+W2V_BERT_COPY_NAME = "w2v_bert"
 
 
 class CheckpointError(ValueError):
@@ -60,8 +86,11 @@ def save_network(net: nn.Module, directory: str | Path, name: str) -> None:
     save_file(state, str(directory / f"{name}.safetensors"))
 
 
-def load_network(directory: str | Path, name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """Build the network described by ``directory/name.json`` and load its weights strictly."""
+def load_network(
+    directory: str | Path, name: str, device: str | torch.device = "cpu", expected: type | None = None
+) -> nn.Module:
+    """Build the network described by ``directory/name.json`` and load its weights strictly; with
+    ``expected``, a network of another class is a ``CheckpointError``."""
     directory = Path(directory)
     meta_path, weights_path = directory / f"{name}.json", directory / f"{name}.safetensors"
     for path in (meta_path, weights_path):
@@ -75,9 +104,113 @@ def load_network(directory: str | Path, name: str, device: str | torch.device = 
     if not module_name.startswith("maskgct."):
         raise CheckpointError(f"{meta_path}: refusing to build {meta['class']!r} from outside maskgct")
     cls = getattr(importlib.import_module(module_name), class_name)
+    if expected is not None and not issubclass(cls, expected):
+        raise CheckpointError(f"{meta_path}: expected a {expected.__name__} network")
     net = cls(cls.config_class(**meta["config"]))
+    return load_strict(net, read_safetensors(weights_path), str(weights_path)).to(device).eval()
+
+
+def read_safetensors(path: str | Path, keep: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of ``path`` (those whose names pass ``keep``, if given); ``CheckpointError`` when the
+    file is missing or unreadable. Tensors not asked for are never read, so a truncated model needs only
+    its own share of memory."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found")
     try:
-        state = load_file(str(weights_path))
+        with safe_open(str(path), framework="pt") as file:
+            return {k: file.get_tensor(k) for k in file.keys() if keep is None or keep(k)}
     except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"{weights_path}: unreadable safetensors file ({err})") from None
-    return load_strict(net, state, str(weights_path)).to(device).eval()
+        raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from None
+
+
+def resolve_hub(name: str | Path, what: str, allow_patterns: list[str] | None = None) -> Path:
+    """A local folder, or a Hugging Face hub id (``owner/name``) fetched with ``snapshot_download``."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    name = str(name)
+    if path.is_absolute() or name.startswith(".") or name.count("/") != 1:
+        raise CheckpointError(f"{what} folder not found: {name}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, allow_patterns=allow_patterns))
+    except Exception as err:  # offline, unknown repo, network errors
+        raise CheckpointError(
+            f"{what} {name!r} is not a local folder and could not be downloaded from the Hugging Face hub "
+            f"({type(err).__name__}; offline?)"
+        ) from None
+
+
+def copy_w2v_bert(folder: str | Path, out_dir: str | Path) -> str:
+    """Copy a w2v-BERT folder's model files into ``out_dir``; returns the pointer a tokenizer stores."""
+    target = Path(out_dir) / W2V_BERT_COPY_NAME
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for pattern in W2V_BERT_FILES:
+        for file in Path(folder).glob(pattern):
+            shutil.copyfile(file, target / file.name)
+    return W2V_BERT_COPY_NAME
+
+
+# ------------------------------------------------------------------------------------- checkpoint folder
+def resolve_checkpoint(path_or_hub_id: str | Path) -> Path:
+    """A local checkpoint folder, or a Hugging Face hub id fetched with ``snapshot_download``."""
+    return resolve_hub(path_or_hub_id, "checkpoint")
+
+
+def default_checkpoint() -> Path:
+    """The default model: ``$MASKGCT_DEFAULT_CHECKPOINT``, else ``checkpoints/default`` in the repository."""
+    env = os.environ.get(DEFAULT_CHECKPOINT_ENV)
+    path = Path(env).expanduser() if env else DEFAULT_CHECKPOINT_DIR
+    if not (path / CONFIG_FILE).is_file():
+        raise CheckpointError(
+            f"no checkpoint given and no default model at {path}: pass --checkpoint DIR "
+            f"(e.g. one made by `python -m maskgct.convert`) or set {DEFAULT_CHECKPOINT_ENV}"
+        )
+    return path
+
+
+def read_config(folder: Path) -> dict:
+    """Read and check ``config.json`` of a checkpoint folder."""
+    path = folder / CONFIG_FILE
+    if (folder / "t2s_model").is_dir() and (folder / "s2a_model").is_dir():
+        raise CheckpointError(
+            f"{folder} is an official Amphion snapshot: convert it first with "
+            "`python -m maskgct.convert amphion SRC OUT --w2v-bert DIR --w2v-stats FILE`"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: not a maskgct checkpoint folder (no {CONFIG_FILE})")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a maskgct checkpoint (format is not {CHECKPOINT_FORMAT!r})")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r} is newer than this maskgct supports "
+            f"({FORMAT_VERSION}); upgrade maskgct"
+        )
+    return config
+
+
+def write_config(
+    folder: str | Path, codec_names: tuple[str, ...], amphion_config: dict | None, source: str
+) -> None:
+    """Write ``config.json``; ``codec_names``: the acoustic codec's networks in the folder."""
+    config = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source": source,
+        "sample_rate": SAMPLE_RATE,
+        "semantic_sample_rate": SEMANTIC_SAMPLE_RATE,
+        "frame_rate": FRAME_RATE,
+        "networks": [T2S_NAME, S2A_1LAYER_NAME, S2A_FULL_NAME, *codec_names, "semantic_codec"],
+    }
+    if amphion_config is not None:
+        config["amphion_config"] = amphion_config
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")

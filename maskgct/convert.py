@@ -1,4 +1,4 @@
-"""Convert the official MaskGCT release into a maskgct checkpoint folder (see ``maskgct.api``).
+"""Convert the official MaskGCT release into a maskgct checkpoint folder (see ``maskgct.checkpoint``).
 
     python -m maskgct.convert amphion SRC OUT --w2v-bert DIR --w2v-stats FILE \\
         [--config CONFIG.json] [--semantic-layer N] [--copy-w2v-bert | --no-copy-w2v-bert]
@@ -25,19 +25,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from maskgct.api import S2A_1LAYER_NAME, S2A_FULL_NAME, T2S_NAME, write_config
-from maskgct.checkpoint import CheckpointError, check_state_dict, load_strict, save_network
+from maskgct.checkpoint import (
+    S2A_1LAYER_NAME,
+    S2A_FULL_NAME,
+    T2S_NAME,
+    CheckpointError,
+    check_state_dict,
+    copy_w2v_bert,
+    load_strict,
+    read_safetensors,
+    save_network,
+    write_config,
+)
 from maskgct.cli import report_error
-from maskgct.codecs.acoustic_codec import AcousticCodec
+from maskgct.codecs.acoustic_codec import AcousticCodec, codec_networks
 from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
 from maskgct.codecs.modules import fold_weight_norm
@@ -64,8 +72,6 @@ AMPHION_FILES = {
 DEFAULT_SEMANTIC_LAYER = 17
 # w2v-BERT folders smaller than this are copied into the checkpoint by default.
 COPY_W2V_BERT_BELOW = 64 * 2**20
-W2V_BERT_COPY_NAME = "w2v_bert"
-W2V_BERT_FILES = ("config.json", "preprocessor_config.json", "*.safetensors", "model.safetensors.index.json")
 
 
 def _s2a_block(layers: int, predict_layer_1: bool) -> dict:
@@ -155,23 +161,22 @@ def read_amphion_file(src: Path, name: str) -> dict[str, torch.Tensor]:
     path = src / AMPHION_FILES[name]
     if not path.is_file():
         raise CheckpointError(f"{src}: missing {AMPHION_FILES[name]} (expected the official snapshot layout)")
-    try:
-        return load_file(str(path))
-    except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from None
+    return read_safetensors(path)
 
 
 def read_stats(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """``mean`` and ``var`` (C,) from a safetensors file or Amphion's ``.pt`` (a dict of two tensors)."""
     if not path.is_file():
         raise CheckpointError(f"statistics file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            stats = load_file(str(path))
-        else:
+    if path.suffix == ".safetensors":
+        stats = read_safetensors(path)
+    else:
+        try:
             stats = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path}: unreadable statistics file ({type(err).__name__}: {err})") from None
+        except Exception as err:
+            raise CheckpointError(
+                f"{path}: unreadable statistics file ({type(err).__name__}: {err})"
+            ) from None
     if not isinstance(stats, dict) or not all(
         isinstance(stats.get(k), torch.Tensor) for k in ("mean", "var")
     ):
@@ -179,7 +184,7 @@ def read_stats(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return stats["mean"].float(), stats["var"].float()
 
 
-def read_config(path: Path | None) -> dict:
+def read_amphion_config(path: Path | None) -> dict:
     if path is None:
         return OFFICIAL_CONFIG
     try:
@@ -208,13 +213,7 @@ def place_w2v_bert(w2v_bert: str, out: Path, copy: bool | None) -> str:
         copy = folder_bytes(folder) < COPY_W2V_BERT_BELOW
     if not copy:
         return str(folder.resolve())
-    target = out / W2V_BERT_COPY_NAME
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for pattern in W2V_BERT_FILES:
-        for file in folder.glob(pattern):
-            shutil.copyfile(file, target / file.name)
-    return W2V_BERT_COPY_NAME
+    return copy_w2v_bert(folder, out)
 
 
 def convert_amphion(
@@ -234,7 +233,7 @@ def convert_amphion(
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise CheckpointError(f"source folder not found: {src}")
-    config = read_config(Path(config_file) if config_file else None)
+    config = read_amphion_config(Path(config_file) if config_file else None)
     missing = [f for f in AMPHION_FILES.values() if not (src / f).is_file()]
     if missing:
         raise CheckpointError(f"{src}: missing {missing[0]} (expected the official snapshot layout)")
@@ -272,7 +271,7 @@ def convert_amphion(
     # The tokenizer keeps sqrt(var) and writes its square back; keep the release's exact values instead.
     save_stats(stats_file, mean, var)
     log(f"semantic_codec/model.safetensors -> semantic_codec.safetensors (w2v-BERT layer {semantic_layer})")
-    write_config(out, config, "amphion")
+    write_config(out, codec_networks(out), config, "amphion")
     log(f"wrote {out}")
     return out
 

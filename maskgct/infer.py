@@ -110,7 +110,8 @@ def read_text(args: argparse.Namespace) -> str:
 
 
 def load_model(args: argparse.Namespace, log):
-    from maskgct.api import MaskGCT, default_checkpoint
+    from maskgct.api import MaskGCT
+    from maskgct.checkpoint import default_checkpoint
 
     if args.checkpoint:
         checkpoint = args.checkpoint
@@ -176,7 +177,7 @@ def write_wav(path: str | Path, audio, sample_rate: int) -> None:
 def run_single(args: argparse.Namespace, log) -> int:
     from tqdm import tqdm
 
-    from maskgct.api import load_prompt, phones_of
+    from maskgct.request import load_prompt, phones_of
 
     text = read_text(args)
     # Check the request before spending seconds on loading the model.
@@ -210,27 +211,27 @@ def run_single(args: argparse.Namespace, log) -> int:
 def run_batch(args: argparse.Namespace, log) -> int:
     from tqdm import tqdm
 
+    from maskgct.api import PromptCache
+    from maskgct.constants import SAMPLE_RATE
     from maskgct.eval.meta import read_meta
 
     entries = read_meta(args.batch)
     tts = load_model(args, log)
     kwargs = sampling_kwargs(args)
-    prompts = {}
+    prompts = PromptCache(tts)
     failed = []
     out_dir = Path(args.out_dir)
     for entry in tqdm(entries, disable=args.quiet, unit="utt", file=sys.stderr):
         try:
-            key = (entry.prompt_wav, entry.prompt_text)
-            if key not in prompts:
-                prompts[key] = tts.encode_prompt(
-                    entry.prompt_wav, entry.prompt_text, language=args.prompt_language or args.language
-                )
-            audio = tts.clone(prompts[key], text=entry.target_text, **kwargs)
+            prompt = prompts.get(
+                entry.prompt_wav, entry.prompt_text, language=args.prompt_language or args.language
+            )
+            audio = tts.clone(prompt, text=entry.target_text, **kwargs)
         except ValueError as err:
             failed.append(entry.utt)
             log(f"{entry.utt}: skipped: {err}")
             continue
-        write_wav(out_dir / f"{entry.utt}.wav", audio, 24000)
+        write_wav(out_dir / f"{entry.utt}.wav", audio, SAMPLE_RATE)
     log(f"wrote {len(entries) - len(failed)} of {len(entries)} utterances to {out_dir}")
     if failed:
         return report_error(f"{len(failed)} of {len(entries)} utterances failed (first: {failed[0]})")

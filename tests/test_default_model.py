@@ -7,7 +7,8 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from maskgct.api import DEFAULT_CHECKPOINT_DIR, MaskGCT
+from maskgct.api import MaskGCT
+from maskgct.checkpoint import DEFAULT_CHECKPOINT_DIR
 from maskgct.codecs.mel_codec import MelCodec
 from maskgct.codecs.whisper_encoder import WhisperFeatures
 from maskgct.data.synth import ESPEAK_VOICES, EspeakSynth

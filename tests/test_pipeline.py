@@ -10,10 +10,12 @@ from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny, write_tone
 from safetensors.torch import load_file
 
 import maskgct
-from maskgct import api
-from maskgct.api import InputError, MaskGCT, Prompt, crossfade_join, split_ids
+from maskgct import longtext
+from maskgct.api import InputError, MaskGCT, Prompt
 from maskgct.audio import AudioError
 from maskgct.checkpoint import CheckpointError
+from maskgct.longtext import crossfade_join, split_ids
+from maskgct.text import text_to_ids
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +103,13 @@ def test_duration_speed_and_phone_ids(tts, fixtures):
 
 def test_long_text_is_split_at_sentences_and_crossfaded(tts, fixtures, monkeypatch):
     # A 4 s limit leaves 101 frames after the 2 s prompt; each sentence is ~88 frames by the rule.
-    monkeypatch.setattr(api, "MAX_SECONDS", 4.0)
+    monkeypatch.setattr(longtext, "MAX_SECONDS", 4.0)
     prompt = tts.encode_prompt(fixtures / "prompt.wav", PROMPT_TEXT)
     text = f"{TARGET_TEXT} The birch canoe slid on the smooth planks! Rice is often served in round bowls?"
     result = tts.clone_with_details(prompt, text=text, mode="fast", steps=2, s2a_steps=[1] * 12, seed=1)
     assert len(result.chunks) == 3
     assert [c.phone_ids[-1] for c in result.chunks] == [1, 3, 2]  # . ! ?
-    assert sum((c.phone_ids for c in result.chunks), []) == api.text_to_ids(text)
+    assert sum((c.phone_ids for c in result.chunks), []) == text_to_ids(text)
     for chunk in result.chunks:
         assert len(chunk.semantic) + len(prompt.semantic) <= 4.0 * 50
         assert len(chunk.audio) == (len(prompt.semantic) + len(chunk.semantic) - len(prompt.acoustic)) * 480

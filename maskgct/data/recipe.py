@@ -143,17 +143,21 @@ def make_tokenizer(
     folder (copied inside when it is local) or a whisper model (``tiny.en`` is only named: its weights
     install with the package; a CTranslate2 folder is copied inside). ``layer`` ``None``: the front end's
     default (17 for w2v-BERT, the last for whisper)."""
+    from maskgct.checkpoint import copy_w2v_bert
     from maskgct.codecs.semantic import SemanticCodec, SemanticTokenizer, load_features
     from maskgct.codecs.whisper_encoder import PACKAGES
 
     out_dir = Path(out_dir)
     features = load_features(w2v_bert, whisper, layer, stats)  # checks the pieces before writing
-    source, copy_to = (whisper, "whisper") if whisper is not None else (w2v_bert, "w2v_bert")
+    source = whisper if whisper is not None else w2v_bert
     pointer = str(Path(source))
     out_dir.mkdir(parents=True, exist_ok=True)
     if Path(source).is_dir() and pointer not in PACKAGES:
-        shutil.copytree(source, out_dir / copy_to, dirs_exist_ok=True)
-        pointer = copy_to
+        if whisper is None:
+            pointer = copy_w2v_bert(source, out_dir)
+        else:
+            shutil.copytree(source, out_dir / "whisper", dirs_exist_ok=True)
+            pointer = "whisper"
     codec = SemanticCodec.load(codec_dir, "semantic_codec", with_decoder=False)
     SemanticTokenizer(features, codec, pointer).save_pretrained(out_dir, pointer)
     return out_dir
@@ -173,7 +177,8 @@ def assemble(
     ``MaskGCT`` loads it. The acoustic codec is whichever ``acoustic_codec_dir`` holds (an ``AcousticCodec``
     or a ``MelCodec``); the other kind's files are removed from ``out_dir`` so that it names one codec.
     ``half``: the networks' weights are stored as float16 (what the repository ships)."""
-    from maskgct.api import MaskGCT, write_config
+    from maskgct.api import MaskGCT
+    from maskgct.checkpoint import write_config
     from maskgct.codecs.acoustic_codec import DECODER_NAME, ENCODER_NAME, codec_networks
     from maskgct.codecs.mel_codec import NAME as MEL_CODEC_NAME
 
@@ -200,7 +205,7 @@ def assemble(
         networks = (*codec, "t2s", "s2a_1layer", "s2a_full", *(("duration",) if duration_dir else ()))
         for name in (*networks, "semantic_codec"):
             to_float16(out_dir / f"{name}.safetensors")
-    write_config(out_dir, None, "maskgct recipe")
+    write_config(out_dir, codec, None, "maskgct recipe")
     MaskGCT.from_pretrained(out_dir)
     return out_dir
 
@@ -208,8 +213,10 @@ def assemble(
 def to_float16(path: Path) -> None:
     """Rewrite a network's safetensors file with its float32 tensors as float16 (half the size; the networks
     load them back into float32). Statistics files are left alone."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    state = load_file(str(path))
+    from maskgct.checkpoint import read_safetensors
+
+    state = read_safetensors(path)
     state = {k: v.half() if v.dtype == torch.float32 else v for k, v in state.items()}
     save_file(state, str(path))
