@@ -24,12 +24,14 @@ import time
 
 import torch
 
-from maskgct.s2a import S2A, S2AConfig, s2a_generate
+from maskgct.constants import FRAME_RATE
+from maskgct.s2a import ONE_LAYER, S2A, S2AConfig, s2a_generate
+from maskgct.sampler import SamplingOptions
 from maskgct.t2s import T2S, T2SConfig
 
-TOKENS_PER_SECOND = 50
-OFFICIAL_T2S_STEPS = 25
-OFFICIAL_S2A_STEPS = [25, 10] + [1] * 10
+OFFICIAL = SamplingOptions()
+OFFICIAL_T2S_STEPS = OFFICIAL.t2s_steps
+OFFICIAL_S2A_STEPS = list(OFFICIAL.s2a_steps)
 
 
 def build(model_class, config, device):
@@ -100,7 +102,7 @@ def report_forward(name, est, cond_input, uncond_input, cond_flops, device, repe
 def bench_t2s(args, models, device, seconds):
     model = models["t2s"]
     c = model.config.hidden_size
-    frames, prompt_frames = int(seconds * TOKENS_PER_SECOND), int(args.prompt_seconds * TOKENS_PER_SECOND)
+    frames, prompt_frames = int(seconds * FRAME_RATE), int(args.prompt_seconds * FRAME_RATE)
     phones = int(args.phones_per_second * (seconds + args.prompt_seconds))
     cond_input = torch.randn(1, phones + prompt_frames + frames, c, device=device)
     uncond_input = torch.randn(1, frames, c, device=device)
@@ -119,7 +121,7 @@ def bench_t2s(args, models, device, seconds):
             generator = torch.Generator(device=device).manual_seed(0)
             took[mode] = timed(
                 lambda mode=mode, generator=generator: model.generate(
-                    phone_ids, prompt, frames, steps=args.t2s_steps, mode=mode, generator=generator
+                    phone_ids, prompt, frames, args.t2s_steps, OFFICIAL.t2s(mode, generator)
                 ),
                 device,
                 1,
@@ -133,7 +135,7 @@ def bench_t2s(args, models, device, seconds):
 def bench_s2a(args, models, device, seconds):
     one, full = models["s2a_1layer"], models["s2a_full"]
     c = full.config.hidden_size
-    frames, prompt_frames = int(seconds * TOKENS_PER_SECOND), int(args.prompt_seconds * TOKENS_PER_SECOND)
+    frames, prompt_frames = int(seconds * FRAME_RATE), int(args.prompt_seconds * FRAME_RATE)
     cond_input = torch.randn(1, prompt_frames + frames, c, device=device)
     uncond_input = torch.randn(1, frames, c, device=device)
     flops = stack_flops(cond_input.shape[1], c, full.config.num_layers)
@@ -154,7 +156,7 @@ def bench_s2a(args, models, device, seconds):
             generator = torch.Generator(device=device).manual_seed(0)
             took[mode] = timed(
                 lambda mode=mode, generator=generator: s2a_generate(
-                    one, full, semantic, prompt, steps=steps_list, mode=mode, generator=generator
+                    one, full, semantic, prompt, steps_list, OFFICIAL.s2a(mode, generator)
                 ),
                 device,
                 1,
@@ -196,7 +198,7 @@ def main(argv=None) -> int:
     if "t2s" in args.models:
         models["t2s"] = build(T2S, T2SConfig(), device)
     if "s2a" in args.models:
-        models["s2a_1layer"] = build(S2A, S2AConfig(num_quantizer=1, predict_layer_1=True), device)
+        models["s2a_1layer"] = build(S2A, S2AConfig(**ONE_LAYER), device)
         models["s2a_full"] = build(S2A, S2AConfig(), device)
     for seconds in args.targets:
         print(f"target {seconds:g} s (prompt {args.prompt_seconds:g} s):")

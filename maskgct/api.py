@@ -66,32 +66,11 @@ from maskgct.request import (
     phones_of,
 )
 from maskgct.s2a import S2A, s2a_generate
+from maskgct.sampler import SamplingOptions
 from maskgct.t2s import T2S
 
 # progress(stage, done, total), e.g. ("text-to-semantic 1/2", 2, 7).
 ProgressFn = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """Decoding settings; the defaults are the official pipeline's."""
-
-    t2s_steps: int = 25
-    t2s_cfg: float = 2.5
-    t2s_rescale_cfg: float = 0.75
-    t2s_temperature: float = 0.9
-    # One entry per acoustic layer: layer 0 by the 1-layer model, layers 1.. by the full model (the release's
-    # 12 layers; ``for_layers`` fits the same schedule to a codec with another number).
-    s2a_steps: tuple[int, ...] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
-    s2a_cfg: float = 2.5
-    s2a_rescale_cfg: float = 0.75
-    s2a_temperature: float = 1.5
-    filter_thres: float = 0.98
-
-    def for_layers(self, num_layers: int) -> SamplingOptions:
-        """The default S2A schedule for ``num_layers`` acoustic layers: 25 steps for the first, 10 for the
-        second, 1 for each finer one."""
-        return replace(self, s2a_steps=(25, 10, *([1] * max(num_layers - 2, 0)))[:num_layers])
 
 
 @dataclass
@@ -322,16 +301,7 @@ class MaskGCT:
         with self._precision(mode):
             phones = torch.tensor([prompt.phone_ids + ids], device=device)
             semantic = self.t2s.generate(
-                phones,
-                prompt.semantic[None],
-                target_len,
-                steps=options.t2s_steps,
-                cfg=options.t2s_cfg,
-                rescale_cfg=options.t2s_rescale_cfg,
-                temp=options.t2s_temperature,
-                filter_thres=options.filter_thres,
-                mode=mode,
-                generator=generator,
+                phones, prompt.semantic[None], target_len, options.t2s_steps, options.t2s(mode, generator)
             )
             report("text-to-semantic")
             codes = self.semantic_to_acoustic(prompt, semantic[0], options, mode, generator)
@@ -354,13 +324,8 @@ class MaskGCT:
             self.s2a_full,
             torch.cat([prompt.semantic, semantic])[None],
             prompt.acoustic[None],
-            steps=options.s2a_steps,
-            cfg=options.s2a_cfg,
-            rescale_cfg=options.s2a_rescale_cfg,
-            temp=options.s2a_temperature,
-            filter_thres=options.filter_thres,
-            mode=mode,
-            generator=generator,
+            options.s2a_steps,
+            options.s2a(mode, generator),
         )
         return codes[0]
 
@@ -389,6 +354,13 @@ class MaskGCT:
         if mode == "fast" and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def convert_voice(self, source, reference, **options) -> np.ndarray:
+        """Say what ``source`` says in the voice of ``reference`` (no transcript needed); float32 ``(L,)``
+        at 24 kHz, the source's length. Options: see ``maskgct.vc.convert_voice``."""
+        from maskgct.vc import convert_voice  # maskgct.vc imports this module
+
+        return convert_voice(self, source, reference, **options).audio
 
 
 class PromptCache:

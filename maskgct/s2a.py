@@ -29,15 +29,16 @@ import torch
 from torch import nn
 
 from maskgct.checkpoint import load_strict
-from maskgct.sampler import check_mode, decode_layer
-from maskgct.t2s import (
+from maskgct.masking import (
     amphion_config_kwargs,
     check_ids,
+    draw_mask,
     draw_prompt_lengths,
+    draw_times,
     drop_empty_embed_tokens,
-    force_one_masked,
     masked_ce,
 )
+from maskgct.sampler import Decoding, decode_layer, guided_passes
 from maskgct.transformer import DiffTransformer, TransformerConfig, init_weights
 
 LAYER_SCHEDULES = ("linear",)
@@ -45,7 +46,8 @@ LAYER_SCHEDULES = ("linear",)
 
 @dataclass
 class S2AConfig:
-    """Hyper-parameters; the field names are those of the official ``model.s2a_model.*`` blocks."""
+    """Hyper-parameters; the field names are those of the official ``model.s2a_model.*`` blocks and the
+    defaults are the release's full model (``ONE_LAYER`` turns them into its 1-layer model)."""
 
     num_quantizer: int = 12
     hidden_size: int = 1024
@@ -71,6 +73,10 @@ class S2AConfig:
     def from_amphion(cls, block: dict) -> S2AConfig:
         """Build from an official block (``config["model"]["s2a_model"]["s2a_1layer" | "s2a_full"]``)."""
         return cls(**amphion_config_kwargs(cls, block, "s2a_model"))
+
+
+# The keys that make an ``S2AConfig`` the 1-layer model of a pair (it predicts acoustic layer 0 alone).
+ONE_LAYER = {"num_quantizer": 1, "predict_layer_1": True}
 
 
 class S2A(nn.Module):
@@ -140,8 +146,7 @@ class S2A(nn.Module):
         mask_prob = torch.sin(t * math.pi / 2)
         prompt_len = draw_prompt_lengths(batch, low, high, self.config.cfg_scale, x0.device, generator)
         is_prompt = (torch.arange(length, device=x0.device)[None, :] < prompt_len[:, None]).long()[..., None]
-        mask = torch.bernoulli(torch.ones_like(x0[:, :, 0]) * mask_prob[..., None], generator=generator)
-        mask = force_one_masked(mask, prompt_len)
+        mask = draw_mask(x0[:, :, 0], mask_prob, prompt_len, generator)
         mask_token = self.mask_emb.weight[:1]
         l = int(layer)
         xt = torch.zeros(batch, length, self.config.hidden_size, device=x0.device)
@@ -177,7 +182,7 @@ class S2A(nn.Module):
         n = min(semantic.shape[1], acoustic.shape[1])
         x0, codes = acoustic[:, :n, :num_q], semantic[:, :n]
         valid = semantic_mask[:, :n].bool() & acoustic_mask[:, :n].bool()
-        t = torch.rand(x0.shape[0], generator=generator).clamp(1e-5, 1.0).to(x0.device)
+        t = draw_times(x0.shape[0], x0.device, generator)
         xt, mask, _, _, layer = self.mask_tokens(x0, t, generator)
         l = int(layer)
         logits = self(xt, t, self.condition(codes, l), l, valid.long(), attention)
@@ -190,13 +195,8 @@ class S2A(nn.Module):
         semantic: torch.Tensor,
         acoustic_prompt: torch.Tensor,
         steps: Sequence[int],
+        decoding: Decoding,
         first_layers: torch.Tensor | None = None,
-        cfg: float = 2.5,
-        rescale_cfg: float = 0.75,
-        temp: float = 1.5,
-        filter_thres: float = 0.98,
-        mode: str = "reference",
-        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Generate acoustic codes layer by layer (Amphion ``reverse_diffusion``).
 
@@ -209,7 +209,6 @@ class S2A(nn.Module):
         Layers run one after another; each layer decodes with ``maskgct.sampler.decode_layer``.
         Returns Long(B, T, Q).
         """
-        check_mode(mode)
         num_q = self.config.num_quantizer
         if len(steps) != num_q:
             raise ValueError(f"steps needs one entry per layer ({num_q}), got {len(steps)}")
@@ -238,13 +237,16 @@ class S2A(nn.Module):
         # The prompt rows are the same for every layer: sum over q in order from the int 0 (as the reference).
         prompt = sum(emb(acoustic_prompt[:, :, q]) for q, emb in enumerate(self.token_emb))
         mask_token = self.mask_emb.weight[:1][:, None, :]
+        rows, uncond_rows = slice(prompt_len, prompt_len + target_len), slice(0, target_len)
         for layer in range(done, num_q):
             embedding = self.token_emb[layer]
             layer_cond = cond + self.layer_emb(torch.tensor([layer], device=device)).unsqueeze(1)
             # Constant within a layer; the unconditional pass feeds the sliced condition through the MLP.
             cond_h = est.cond_mlp(layer_cond)
             uncond_h = (
-                est.cond_mlp(layer_cond[:, prompt_len:, :]) if mode == "reference" else cond_h[:, prompt_len:]
+                est.cond_mlp(layer_cond[:, prompt_len:, :])
+                if decoding.mode == "reference"
+                else cond_h[:, prompt_len:]
             )
             above = mask_token * float(num_q - 1 - layer)
 
@@ -254,29 +256,11 @@ class S2A(nn.Module):
                 mask = mask[..., None]
                 target = cum + mask * mask_token + (~mask) * embedding(seq)
                 target = target + above
-                time_emb = est.time_embedding(t)
                 cond_input = torch.cat([prompt, target], dim=1) + cond_h
-                if mode == "reference":
-                    hidden = est(cond_input, t, time_emb=time_emb)[:, prompt_len:, :]
-                    return hidden, (est(target + uncond_h, t, time_emb=time_emb) if cfg > 0 else None)
-                if cfg <= 0:
-                    return est(cond_input, t, attention="sdpa", time_emb=time_emb)[:, prompt_len:, :], None
-                out = est.guidance_pass(cond_input, target + uncond_h, t, time_emb)
-                return out[:batch, prompt_len:], out[batch:, :target_len]
+                return guided_passes(est, cond_input, target + uncond_h, t, rows, uncond_rows, decoding)
 
             seq = decode_layer(
-                hidden_fn,
-                self.to_logits[layer],
-                batch,
-                target_len,
-                steps[layer],
-                cfg=cfg,
-                rescale_cfg=rescale_cfg,
-                temp=temp,
-                filter_thres=filter_thres,
-                mode=mode,
-                generator=generator,
-                device=device,
+                hidden_fn, self.to_logits[layer], batch, target_len, steps[layer], decoding, device
             )
             cum = cum + embedding(seq)
             codes[..., layer] = seq
@@ -289,33 +273,15 @@ def s2a_generate(
     s2a_full: S2A,
     semantic: torch.Tensor,
     acoustic_prompt: torch.Tensor,
-    steps: Sequence[int] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
-    cfg: float = 2.5,
-    rescale_cfg: float = 0.75,
-    temp: float = 1.5,
-    filter_thres: float = 0.98,
-    mode: str = "reference",
-    generator: torch.Generator | None = None,
+    steps: Sequence[int],
+    decoding: Decoding,
 ) -> torch.Tensor:
     """Coarse-to-fine acoustic generation (Amphion ``semantic2acoustic``).
 
-    semantic: Long(B, L) = prompt semantic ++ generated semantic; acoustic_prompt: Long(B, Ta, 12).
-    The 1-layer model decodes layer 0 with ``steps[0]`` steps; the full model then decodes layers 1..11 with
-    ``steps[1:]`` (single-step layers sample at tau = 0.2). Defaults are the official pipeline's.
-    Returns Long(B, L - Ta, 12) codes for the acoustic decoder.
+    semantic: Long(B, L) = prompt semantic ++ generated semantic; acoustic_prompt: Long(B, Ta, Q).
+    The 1-layer model decodes layer 0 with ``steps[0]`` steps; the full model then decodes layers 1..Q-1 with
+    ``steps[1:]`` (single-step layers sample at tau = 0.2). The official pipeline's settings:
+    ``SamplingOptions().s2a_steps`` and ``.s2a()``. Returns Long(B, L - Ta, Q) codes for the acoustic decoder.
     """
-    layer0 = s2a_1layer.generate(
-        semantic,
-        acoustic_prompt,
-        list(steps[:1]),
-        None,
-        cfg,
-        rescale_cfg,
-        temp,
-        filter_thres,
-        mode,
-        generator,
-    )
-    return s2a_full.generate(
-        semantic, acoustic_prompt, list(steps), layer0, cfg, rescale_cfg, temp, filter_thres, mode, generator
-    )
+    layer0 = s2a_1layer.generate(semantic, acoustic_prompt, list(steps[:1]), decoding)
+    return s2a_full.generate(semantic, acoustic_prompt, list(steps), decoding, layer0)

@@ -15,11 +15,12 @@ One call decodes one token layer of length T in S steps. Starting from all posit
 token Gumbel noise (not at a greedy last step), then a uniform (B, T) tensor for the re-mask scores, all
 from ``generator`` (the global CPU/CUDA generator when None). So a seed gives the reference's tokens.
 
-Modes (chosen by the caller, which builds the network passes):
+Settings come as one ``Decoding`` (the pipeline's ``SamplingOptions`` builds one per model). A model's
+``hidden_fn`` assembles its inputs and runs ``guided_passes``, which holds what each mode does:
 
 * ``"reference"``: two separate unpadded passes with eager attention and the std over *all* elements of
   the (B, T, C) batch, as the reference does. Bitwise identical to Amphion on the same device.
-* ``"fast"``: the caller batches the conditional and unconditional passes into one padded forward and uses
+* ``"fast"``: the conditional and unconditional passes run as one batched, padded forward with
   SDPA attention (hidden states differ by ~1e-6, which can flip near-tied tokens); the CFG rescale uses a
   per-sample std, so batching several requests does not couple them; S2A's unconditional rows reuse the
   conditional pass's ``cond_mlp`` output instead of a second, mathematically equal MLP call. The random
@@ -31,8 +32,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from maskgct.transformer import DiffTransformer
 
 MODES = ("reference", "fast")
 
@@ -46,6 +52,60 @@ HeadFn = Callable[[torch.Tensor], torch.Tensor]
 def check_mode(mode: str) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How one model decodes its token layers (the steps per layer are the caller's schedule).
+
+    cfg: guidance weight w (0 = no unconditional pass); rescale_cfg: phi; temperature: the Gumbel
+    temperature at t = 1; filter_thres: top-k keeps ``1 - filter_thres`` of the vocabulary; mode:
+    "reference" or "fast"; generator: the random stream (None = the global generator of the device).
+    """
+
+    cfg: float
+    rescale_cfg: float
+    temperature: float
+    filter_thres: float
+    mode: str = "reference"
+    generator: torch.Generator | None = None
+
+    def __post_init__(self):
+        check_mode(self.mode)
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """The pipeline's decoding settings for both models; the defaults are the official pipeline's."""
+
+    t2s_steps: int = 25
+    t2s_cfg: float = 2.5
+    t2s_rescale_cfg: float = 0.75
+    t2s_temperature: float = 0.9
+    # One entry per acoustic layer: layer 0 by the 1-layer model, layers 1.. by the full model (the release's
+    # 12 layers; ``for_layers`` fits the same schedule to a codec with another number).
+    s2a_steps: tuple[int, ...] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+    s2a_cfg: float = 2.5
+    s2a_rescale_cfg: float = 0.75
+    s2a_temperature: float = 1.5
+    filter_thres: float = 0.98
+
+    def for_layers(self, num_layers: int) -> SamplingOptions:
+        """The default S2A schedule for ``num_layers`` acoustic layers: 25 steps for the first, 10 for the
+        second, 1 for each finer one."""
+        return replace(self, s2a_steps=(25, 10, *([1] * max(num_layers - 2, 0)))[:num_layers])
+
+    def t2s(self, mode: str = "reference", generator: torch.Generator | None = None) -> Decoding:
+        """T2S's ``Decoding`` (its steps: ``t2s_steps``)."""
+        return Decoding(
+            self.t2s_cfg, self.t2s_rescale_cfg, self.t2s_temperature, self.filter_thres, mode, generator
+        )
+
+    def s2a(self, mode: str = "reference", generator: torch.Generator | None = None) -> Decoding:
+        """S2A's ``Decoding``, for both of its models (their steps: ``s2a_steps``)."""
+        return Decoding(
+            self.s2a_cfg, self.s2a_rescale_cfg, self.s2a_temperature, self.filter_thres, mode, generator
+        )
 
 
 def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -95,30 +155,46 @@ def remask_counts(steps: int, length: int, batch_size: int, device) -> list[int]
     return counts
 
 
+def guided_passes(
+    network: DiffTransformer,
+    cond_input: torch.Tensor,
+    uncond_input: torch.Tensor,
+    t: torch.Tensor,
+    rows: slice,
+    uncond_rows: slice,
+    decoding: Decoding,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The network passes of one step, the body of a ``hidden_fn``.
+
+    cond_input: Float(B, Lc, C) the conditional input; uncond_input: Float(B, Lu <= Lc, C) the
+    unconditional one (used when cfg > 0); t: Float(B,). Returns the target rows ``rows`` of the
+    conditional hidden states and ``uncond_rows`` of the unconditional ones (or None), each (B, T, C).
+    "reference": two separate eager passes; "fast": one batched, padded SDPA pass (``guidance_pass``).
+    """
+    time_emb = network.time_embedding(t)
+    if decoding.mode == "reference":
+        cond = network(cond_input, t, time_emb=time_emb)[:, rows]
+        guided = decoding.cfg > 0
+        return cond, (network(uncond_input, t, time_emb=time_emb)[:, uncond_rows] if guided else None)
+    if decoding.cfg <= 0:
+        return network(cond_input, t, attention="sdpa", time_emb=time_emb)[:, rows], None
+    batch = cond_input.shape[0]
+    out = network.guidance_pass(cond_input, uncond_input, t, time_emb)
+    return out[:batch, rows], out[batch:, uncond_rows]
+
+
 @torch.no_grad()
 def decode_layer(
-    hidden_fn: HiddenFn,
-    head: HeadFn,
-    batch_size: int,
-    length: int,
-    steps: int,
-    *,
-    cfg: float,
-    rescale_cfg: float,
-    temp: float,
-    filter_thres: float,
-    mode: str,
-    generator: torch.Generator | None,
-    device,
+    hidden_fn: HiddenFn, head: HeadFn, batch_size: int, length: int, steps: int, decoding: Decoding, device
 ) -> torch.Tensor:
     """Decode one token layer: returns Long(B, T).
 
     ``hidden_fn(seq, mask, t)`` runs the network on the current state and returns the conditional target
     hidden states (B, T, C) and, when cfg > 0, the unconditional ones; ``head`` maps hidden states to logits.
     """
-    check_mode(mode)
     if steps < 1:
         raise ValueError(f"the number of decoding steps must be >= 1, not {steps}")
+    generator = decoding.generator
     times = time_grid(steps)
     counts = remask_counts(steps, length, batch_size, device)
     mask = torch.ones(batch_size, length, dtype=torch.bool, device=device)
@@ -126,13 +202,17 @@ def decode_layer(
     for i in range(steps):
         t_i = times[i]
         cond, uncond = hidden_fn(seq, mask, t_i * torch.ones(batch_size, device=device))
-        hidden = cond if uncond is None else guide(cond, uncond, cfg, rescale_cfg, per_sample=mode == "fast")
+        hidden = (
+            cond
+            if uncond is None
+            else guide(cond, uncond, decoding.cfg, decoding.rescale_cfg, per_sample=decoding.mode == "fast")
+        )
         # float32 even when the network runs under half-precision autocast (fast mode on GPU).
-        filtered = top_k_filter(head(hidden).float(), filter_thres)
+        filtered = top_k_filter(head(hidden).float(), decoding.filter_thres)
         if i == steps - 1 and steps > 1:
             sampled = filtered.argmax(dim=-1)
         else:
-            tau = 0.2 if steps == 1 else temp * t_i
+            tau = 0.2 if steps == 1 else decoding.temperature * t_i
             sampled = (filtered / max(tau, 1e-3) + gumbel_noise(filtered, generator)).argmax(dim=-1)
         seq = torch.where(mask, sampled, seq)
         confidence = filtered.softmax(dim=-1).gather(2, sampled[..., None])[..., 0]

@@ -16,25 +16,30 @@ for guidance). The loss is cross-entropy on masked, non-padding positions.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from maskgct.checkpoint import CheckpointError, load_strict
-from maskgct.sampler import check_mode, decode_layer
+from maskgct.checkpoint import load_strict
+from maskgct.constants import PHONE_PAD_ID, PHONE_VOCAB_SIZE
+from maskgct.masking import (
+    amphion_config_kwargs,
+    check_ids,
+    draw_mask,
+    draw_prompt_lengths,
+    draw_times,
+    drop_empty_embed_tokens,
+    masked_ce,
+)
+from maskgct.sampler import Decoding, decode_layer, guided_passes
 from maskgct.transformer import DiffTransformer, TransformerConfig, init_weights
-
-PHONE_VOCAB_SIZE = 1024
-PHONE_PAD_ID = 1023
-# Keys in the official JSON block that the network does not use.
-UNUSED_AMPHION_KEYS = ("cond_dim",)
 
 
 @dataclass
 class T2SConfig:
-    """Hyper-parameters; the field names are those of the official ``model.t2s_model`` block."""
+    """Hyper-parameters; the field names are those of the official ``model.t2s_model`` block and the
+    defaults are the release's (the one home of its sizes: conf/model and the converter derive from them)."""
 
     hidden_size: int = 1536
     num_layers: int = 16
@@ -47,34 +52,6 @@ class T2SConfig:
     def from_amphion(cls, block: dict) -> T2SConfig:
         """Build from the official JSON block (``config["model"]["t2s_model"]``)."""
         return cls(**amphion_config_kwargs(cls, block, "t2s_model"))
-
-
-def amphion_config_kwargs(cls, block: dict, name: str) -> dict:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(block) - known - set(UNUSED_AMPHION_KEYS))
-    if unknown:
-        raise ValueError(f"{name}: unknown config key {unknown[0]!r}")
-    return {k: v for k, v in block.items() if k in known}
-
-
-def drop_empty_embed_tokens(state_dict: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
-    """Remove the official files' zero-size ``diff_estimator.embed_tokens.weight`` leftover (S2A)."""
-    state_dict = dict(state_dict)
-    key = "diff_estimator.embed_tokens.weight"
-    if key in state_dict:
-        if state_dict[key].numel() != 0:
-            raise CheckpointError(
-                f"{source}: {key!r} should be empty, found shape {tuple(state_dict[key].shape)}"
-            )
-        del state_dict[key]
-    return state_dict
-
-
-def check_ids(name: str, ids: torch.Tensor, vocab: int) -> None:
-    if ids.dtype not in (torch.int32, torch.int64):
-        raise ValueError(f"{name} must be integer token ids, got {ids.dtype}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
-        raise ValueError(f"{name} must lie in [0, {vocab}), found [{int(ids.min())}, {int(ids.max())}]")
 
 
 class T2S(nn.Module):
@@ -146,8 +123,7 @@ class T2S(nn.Module):
         mask_prob = torch.sin(t * math.pi / 2)
         mask_prob = torch.where(mask_prob < 0.2, torch.ones_like(mask_prob) * 0.2, mask_prob)
         prompt_len = draw_prompt_lengths(batch, low, high, self.config.cfg_scale, x0.device, generator)
-        mask = torch.bernoulli(torch.ones_like(x0) * mask_prob[..., None], generator=generator)
-        mask = force_one_masked(mask, prompt_len)
+        mask = draw_mask(x0, mask_prob, prompt_len, generator)
         xt = mask * self.mask_emb.weight[:1][:, None, :] + (1 - mask) * self.cond_emb(x0)
         return xt, mask, prompt_len, mask_prob
 
@@ -167,7 +143,7 @@ class T2S(nn.Module):
         Returns ``{"loss", "acc", "count"}``: mean CE and accuracy over the masked non-padding tokens, and
         their number.
         """
-        t = torch.rand(semantic.shape[0], generator=generator).clamp(1e-5, 1.0).to(semantic.device)
+        t = draw_times(semantic.shape[0], semantic.device, generator)
         xt, mask, _, _ = self.mask_tokens(semantic, t, generator)
         logits = self(xt, t, semantic_mask, phone_ids, phone_mask, attention)
         return masked_ce(logits, semantic, mask[..., 0].bool() & semantic_mask.bool())
@@ -179,24 +155,17 @@ class T2S(nn.Module):
         phone_ids: torch.Tensor,
         prompt_semantic: torch.Tensor,
         target_len: int,
-        steps: int = 25,
-        cfg: float = 2.5,
-        rescale_cfg: float = 0.75,
-        temp: float = 0.9,
-        filter_thres: float = 0.98,
-        mode: str = "reference",
-        generator: torch.Generator | None = None,
+        steps: int,
+        decoding: Decoding,
     ) -> torch.Tensor:
         """Generate target semantic tokens (Amphion ``reverse_diffusion``).
 
         phone_ids: Long(B, P) prompt-text phones followed by target-text phones; prompt_semantic: Long(B, Tp)
-        semantic tokens of the prompt audio; target_len: T. Defaults are the official pipeline's
-        (25 steps, cfg 2.5, rescale 0.75, temp 0.9, top 2 %). ``mode`` "reference" reproduces the reference's
-        tokens for a seed of ``generator`` (None = the global generator); "fast" batches the guidance passes
-        and uses SDPA (see ``maskgct.sampler``). The unconditional pass sees the target alone (no phones, no
-        prompt). Returns Long(B, T).
+        semantic tokens of the prompt audio; target_len: T; steps and ``decoding`` (the official pipeline's:
+        ``SamplingOptions().t2s_steps`` and ``.t2s()``). Reference mode reproduces the reference's tokens for
+        a seed of the generator; see ``maskgct.sampler``. The unconditional pass sees the target alone (no
+        phones, no prompt). Returns Long(B, T).
         """
-        check_mode(mode)
         check_ids("phone_ids", phone_ids, PHONE_VOCAB_SIZE)
         check_ids("prompt_semantic", prompt_semantic, self.config.cond_codebook_size)
         if (
@@ -208,78 +177,18 @@ class T2S(nn.Module):
         if target_len < 1:
             raise ValueError(f"target_len must be >= 1, got {target_len}")
         batch = phone_ids.shape[0]
-        est = self.diff_estimator
         # Step-invariant inputs are computed once (same shapes as the reference's per-step calls: identical).
-        phones = est.cond_mlp(self.phone_emb(phone_ids))
+        phones = self.diff_estimator.cond_mlp(self.phone_emb(phone_ids))
         prompt = self.cond_emb(prompt_semantic)
         mask_token = self.mask_emb.weight[:1][:, None, :]
         cum = torch.zeros(batch, target_len, self.config.hidden_size, device=phone_ids.device)
         skip = phones.shape[1] + prompt.shape[1]
+        rows, uncond_rows = slice(skip, skip + target_len), slice(0, target_len)
 
         def hidden_fn(seq, mask, t):
             mask = mask[..., None]
             target = cum + mask * mask_token + (~mask) * self.cond_emb(seq)
-            time_emb = est.time_embedding(t)
             cond_input = torch.cat([phones, prompt, target], dim=1)
-            if mode == "reference":
-                cond = est(cond_input, t, time_emb=time_emb)[:, skip:]
-                return cond, (est(target, t, time_emb=time_emb) if cfg > 0 else None)
-            if cfg <= 0:
-                return est(cond_input, t, attention="sdpa", time_emb=time_emb)[:, skip:], None
-            out = est.guidance_pass(cond_input, target, t, time_emb)
-            return out[:batch, skip:], out[batch:, :target_len]
+            return guided_passes(self.diff_estimator, cond_input, target, t, rows, uncond_rows, decoding)
 
-        return decode_layer(
-            hidden_fn,
-            self.to_logit,
-            batch,
-            target_len,
-            steps,
-            cfg=cfg,
-            rescale_cfg=rescale_cfg,
-            temp=temp,
-            filter_thres=filter_thres,
-            mode=mode,
-            generator=generator,
-            device=phone_ids.device,
-        )
-
-
-def draw_prompt_lengths(
-    batch: int, low: int, high: int, cfg_scale: float, device, generator: torch.Generator | None
-) -> torch.Tensor:
-    """Training prompt lengths Long(B): with probability ``1 - cfg_scale`` uniform in [low, high), else 0.
-
-    Draws ``rand(1)``, then (prompt branch) ``randint``: the reference's order.
-    """
-    if torch.rand(1, generator=generator) > cfg_scale:
-        return torch.randint(low, high, (batch,), generator=generator).to(device)
-    return torch.zeros(batch, dtype=torch.long, device=device)
-
-
-def force_one_masked(mask: torch.Tensor, prompt_len: torch.Tensor) -> torch.Tensor:
-    """Zero the mask on prompt positions; rows left with no masked token get the one at ``prompt_len``.
-
-    mask: Float(B, T) -> Float(B, T, 1).
-    """
-    positions = torch.arange(mask.shape[1], device=mask.device)[None, :]
-    mask = mask.masked_fill(positions < prompt_len[:, None], 0)
-    empty = (mask.sum(dim=1) == 0).nonzero()[:, 0]
-    mask[empty, prompt_len[empty]] = 1
-    return mask[..., None]
-
-
-def masked_ce(logits: torch.Tensor, targets: torch.Tensor, selected: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Cross-entropy and accuracy over the ``selected`` positions.
-
-    logits: (B, T, V); targets, selected: (B, T).
-    """
-    count = selected.sum()
-    if int(count) == 0:
-        # Keep the graph connected so every rank still calls backward.
-        zero = logits.sum() * 0.0
-        return {"loss": zero, "acc": zero.detach(), "count": count}
-    picked, wanted = logits[selected], targets[selected]
-    loss = F.cross_entropy(picked.float(), wanted)
-    acc = (picked.argmax(dim=-1) == wanted).float().mean()
-    return {"loss": loss, "acc": acc, "count": count}
+        return decode_layer(hidden_fn, self.to_logit, batch, target_len, steps, decoding, phone_ids.device)

@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 from maskgct.checkpoint import CheckpointError
 from maskgct.s2a import S2A, S2AConfig, s2a_generate
+from maskgct.sampler import Decoding, SamplingOptions
 
 
 def load_model(fixtures, kind):
@@ -50,16 +51,9 @@ def test_forward_and_masking_match_reference(models, reference_case, one_thread,
 def test_coarse_to_fine_sampling_reproduces_reference(models, reference_case, one_thread, mode):
     case, meta = reference_case("s2a_sample")
     torch.manual_seed(meta["seed"])
+    decoding = Decoding(meta["cfg"], meta["rescale_cfg"], meta["temp"], meta["filter_thres"], mode)
     codes = s2a_generate(
-        *models,
-        case["combine_semantic_code"],
-        case["acoustic_prompt_codes"],
-        steps=meta["n_timesteps"],
-        cfg=meta["cfg"],
-        rescale_cfg=meta["rescale_cfg"],
-        temp=meta["temp"],
-        filter_thres=meta["filter_thres"],
-        mode=mode,
+        *models, case["combine_semantic_code"], case["acoustic_prompt_codes"], meta["n_timesteps"], decoding
     )
     assert torch.equal(codes, case["predict_full"])
 
@@ -92,9 +86,10 @@ def test_loader_checks_the_empty_leftover(fixtures):
 def test_generate_rejects_bad_input(models):
     _, full = models
     semantic, prompt = torch.randint(0, 512, (1, 10)), torch.randint(0, 64, (1, 6, 12))
+    decoding = SamplingOptions().s2a()
     with pytest.raises(ValueError, match="one entry per layer"):
-        full.generate(semantic, prompt, [1] * 3)
+        full.generate(semantic, prompt, [1] * 3, decoding)
     with pytest.raises(ValueError, match="longer than the acoustic prompt"):
-        full.generate(semantic[:, :6], prompt, [1] * 12)
+        full.generate(semantic[:, :6], prompt, [1] * 12, decoding)
     with pytest.raises(ValueError, match="acoustic_prompt must lie in"):
-        full.generate(semantic, prompt + 64, [1] * 12)
+        full.generate(semantic, prompt + 64, [1] * 12, decoding)

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from maskgct.sampler import decode_layer, guide, remask_counts, time_grid, top_k_filter
+from maskgct.sampler import Decoding, decode_layer, guide, remask_counts, time_grid, top_k_filter
 
 
 def test_remask_schedule_matches_reference_counts():
@@ -41,20 +41,8 @@ def test_decode_fixes_tokens_and_draws_in_reference_order():
         return table.expand(batch, -1, -1) + 0.1 * seq[..., None], None
 
     gen = torch.Generator().manual_seed(0)
-    out = decode_layer(
-        hidden_fn,
-        lambda h: h,
-        batch,
-        length,
-        steps,
-        cfg=0.0,
-        rescale_cfg=0.75,
-        temp=1.0,
-        filter_thres=0.5,
-        mode="reference",
-        generator=gen,
-        device="cpu",
-    )
+    decoding = Decoding(cfg=0.0, rescale_cfg=0.75, temperature=1.0, filter_thres=0.5, generator=gen)
+    out = decode_layer(hidden_fn, lambda h: h, batch, length, steps, decoding, "cpu")
     for (seq_a, mask_a), (seq_b, _) in zip(seen, seen[1:], strict=False):
         assert torch.equal(seq_a[~mask_a], seq_b[~mask_a])
     assert torch.equal(out[~seen[-1][1]], seen[-1][0][~seen[-1][1]])

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from maskgct.checkpoint import CheckpointError
+from maskgct.sampler import Decoding, SamplingOptions
 from maskgct.t2s import T2S, T2SConfig
 
 
@@ -45,24 +46,15 @@ def test_sampling_reproduces_reference_tokens(t2s, reference_case, one_thread, n
     case, meta = reference_case(name)
     kw = meta["kwargs"]
     torch.manual_seed(meta["seed"])
-    out = t2s.generate(
-        case["phone_id"],
-        case["prompt"],
-        meta["target_len"],
-        steps=kw["n_timesteps"],
-        cfg=kw["cfg"],
-        rescale_cfg=kw["rescale_cfg"],
-        temp=kw["temp"],
-        filter_thres=kw["filter_thres"],
-        mode=mode,
-    )
+    decoding = Decoding(kw["cfg"], kw["rescale_cfg"], kw["temp"], kw["filter_thres"], mode)
+    out = t2s.generate(case["phone_id"], case["prompt"], meta["target_len"], kw["n_timesteps"], decoding)
     assert torch.equal(out, case["output"])
 
 
 def test_sampling_with_own_generator_is_repeatable(t2s):
     phones, prompt = torch.randint(0, 363, (2, 9)), torch.randint(0, 512, (2, 7))
     runs = [
-        t2s.generate(phones, prompt, 11, steps=4, generator=torch.Generator().manual_seed(3))
+        t2s.generate(phones, prompt, 11, 4, SamplingOptions().t2s(generator=torch.Generator().manual_seed(3)))
         for _ in range(2)
     ]
     assert torch.equal(runs[0], runs[1]) and runs[0].shape == (2, 11)
@@ -94,11 +86,14 @@ def test_loader_names_the_bad_key(fixtures):
 
 def test_generate_rejects_bad_input(t2s):
     phones, prompt = torch.randint(0, 363, (1, 5)), torch.randint(0, 512, (1, 4))
+    decoding = SamplingOptions().t2s()
     with pytest.raises(ValueError, match="prompt_semantic must lie in"):
-        t2s.generate(phones, prompt + 600, 5, steps=2)
+        t2s.generate(phones, prompt + 600, 5, 2, decoding)
     with pytest.raises(ValueError, match="target_len"):
-        t2s.generate(phones, prompt, 0, steps=2)
+        t2s.generate(phones, prompt, 0, 2, decoding)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        t2s.generate(phones, prompt, 5, 0, decoding)
     with pytest.raises(ValueError, match="mode"):
-        t2s.generate(phones, prompt, 5, steps=2, mode="quick")
+        SamplingOptions().t2s(mode="quick")
     with pytest.raises(ValueError, match="at least 3 tokens"):
         t2s.mask_tokens(torch.zeros(1, 2, dtype=torch.long), torch.ones(1))

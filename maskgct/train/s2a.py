@@ -11,7 +11,7 @@ Logs ``train/loss`` and ``train/acc`` (masked-token accuracy).
 from __future__ import annotations
 
 from maskgct.s2a import S2A, S2AConfig
-from maskgct.train.t2s import MaskedTokenTask
+from maskgct.train.masked_task import MaskedTokenTask
 
 
 class S2ATask(MaskedTokenTask):

@@ -9,57 +9,8 @@ Logs ``train/loss`` and ``train/acc`` (masked-token accuracy).
 
 from __future__ import annotations
 
-import lightning as L
-import torch
-
 from maskgct.t2s import T2S, T2SConfig
-from maskgct.train.optim import adamw_with_warmup
-
-
-class MaskedTokenTask(L.LightningModule):
-    """The masked-token tasks (T2S, S2A): network, optimiser and logging.
-
-    A subclass names its network (``network``, ``network_config``) and the batch keys that are the
-    positional arguments of the network's ``loss`` (``batch_keys``), which returns ``{"loss", "acc", ...}``.
-    """
-
-    network: type[torch.nn.Module]
-    network_config: type
-    batch_keys: tuple[str, ...]
-
-    def __init__(
-        self,
-        model: dict,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.9, 0.98),
-        weight_decay: float = 0.0,
-        warmup_steps: int = 1000,
-        attention: str = "sdpa",
-    ):
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = self.network(self.network_config(**model))
-
-    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
-        inputs = [batch[key] for key in self.batch_keys]
-        return self.net.loss(*inputs, attention=self.hparams.attention)
-
-    def _log(self, prefix: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
-        batch_size = len(batch["utt_ids"]) if "utt_ids" in batch else batch["semantic"].shape[0]
-        values = {f"{prefix}/{k}": v.float() for k, v in losses.items() if k in ("loss", "acc")}
-        self.log_dict(values, batch_size=batch_size, sync_dist=prefix == "val")
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        losses = self.losses(batch)
-        self._log("train", losses, batch)
-        return losses["loss"]
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._log("val", self.losses(batch), batch)
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        return adamw_with_warmup(self.net.parameters(), hp.lr, hp.betas, hp.weight_decay, hp.warmup_steps)
+from maskgct.train.masked_task import MaskedTokenTask
 
 
 class T2STask(MaskedTokenTask):
