@@ -1,0 +1,149 @@
+"""Word-level forced alignment of a GIVEN transcript to a recording (for speech editing).
+
+The transcript goes through our own G2P (maskgct.text), each phone becomes a set of symbols of the `hama`
+phoneme CTC model (4.7 MB, 50 Hz, Apache-2.0, its own numpy/Zig engine, bundled weights: fully offline),
+and a Viterbi pass finds the best path of the model's frames through exactly those phones (`viterbi`).
+The path tells which frames belong to which word; the energy contour then puts each boundary inside the
+gap between two words' phones (`energy`). Measured in bench/align.py.
+
+``align_words(wav, sr, "the transcript").words`` → ``[Word("the", 0.12, 0.25), ...]``. ``score`` is the
+mean log-probability the transcript's phones lose against the model's own best guess, per phone (0 is a
+perfect fit); a transcript that does not match the audio scores far lower (``MATCH_THRESHOLD``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from maskgct.align.energy import energy, silent_runs, snap_to_low_energy
+from maskgct.align.symbols import phone_symbol_sets
+from maskgct.align.viterbi import NoPathError, forced_align
+from maskgct.audio import to_mono
+
+__all__ = ["Alignment", "AlignmentError", "Word", "align_words", "snap_to_low_energy", "MATCH_THRESHOLD"]
+
+SAMPLE_RATE = 16000
+FRAME_S = 0.02  # hama: 160-sample STFT hop, subsampled by 2
+# Per-phone score below which the transcript is taken not to match the audio (bench/align.py: matched
+# transcripts score above it, other sentences and single substituted words below it).
+MATCH_THRESHOLD = -2.0
+LANGUAGES = ("en",)
+
+
+class AlignmentError(ValueError):
+    """The transcript cannot be aligned: no words, an unsupported language, or audio too short for it."""
+
+
+@dataclass
+class Word:
+    """One transcript word and its time span in seconds; ``score`` as :attr:`Alignment.score`, per word."""
+
+    word: str
+    start_s: float
+    end_s: float
+    score: float
+
+
+@dataclass
+class Alignment:
+    words: list[Word]
+    score: float
+
+    @property
+    def min_word_score(self) -> float:
+        return min(w.score for w in self.words)
+
+
+@lru_cache(maxsize=1)
+def _model():
+    try:
+        from hama.asr import ASRModel
+    except ImportError:
+        raise AlignmentError("the aligner needs the package 'hama' (pip install hama==1.7.0)") from None
+    return ASRModel()
+
+
+def _log_probs(wav16: np.ndarray) -> np.ndarray:
+    """``(L,)`` 16 kHz audio → ``(T, V)`` log-softmax over hama's symbols, T = L / 320."""
+    model = _model()
+    feeds = {"waveform": wav16[None].astype(np.float32), "waveform_lengths": np.array([len(wav16)], np.int64)}
+    logits, lengths = model.session.run(["log_probs", "out_lengths"], feeds)
+    logits = np.asarray(logits[0, : int(np.asarray(lengths).reshape(-1)[0])], dtype=np.float64)
+    return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+
+
+def _words(transcript: str, language: str) -> tuple[list[str], list[list[tuple[int, ...]]]]:
+    """The transcript's words that have sounds, and per word the symbol sets of its phones."""
+    from maskgct.text import texts_to_phones
+
+    if language not in LANGUAGES:
+        raise AlignmentError(f"the aligner supports {', '.join(LANGUAGES)}, not {language!r}")
+    words = [w for w in transcript.split() if re.search(r"\w", w)]
+    if not words:
+        raise AlignmentError("the transcript has no words")
+    vocabulary = _model().decoder_tokens
+    units = [phone_symbol_sets(p, vocabulary) for p in texts_to_phones(words, language)]
+    kept = [(w, u) for w, u in zip(words, units, strict=True) if u]
+    return [w for w, _ in kept], [u for _, u in kept]
+
+
+def _boundaries(wav16: np.ndarray, spans: list[tuple[int, int]]) -> list[tuple[float, float]]:
+    """Per word the CTC frames ``(first, last)`` of its phones → ``(start_s, end_s)``: each edge moves to
+    the silence next to it inside the gap between two words, or to the gap's quietest point when the words
+    run together."""
+    contour = energy(wav16, SAMPLE_RATE)
+    edges = [contour.frame(first * FRAME_S) for first, _ in spans]
+    ends = [contour.frame((last + 1) * FRAME_S) for _, last in spans]
+    starts = list(edges)
+    runs = silent_runs(contour.silent, 0, starts[0])
+    starts[0] = runs[-1][1] if runs else 0
+    for i in range(len(spans) - 1):
+        lo, hi = ends[i], max(ends[i], starts[i + 1])
+        runs = silent_runs(contour.silent, lo, hi)
+        if runs:
+            ends[i], starts[i + 1] = max(runs, key=lambda r: r[1] - r[0])
+        else:
+            quietest = lo + int(np.argmin(contour.db[lo : hi + 1]))
+            ends[i] = starts[i + 1] = quietest
+    runs = silent_runs(contour.silent, ends[-1], len(contour.silent))
+    ends[-1] = runs[0][0] if runs else len(contour.silent) - 1
+    return [(s * 0.005, e * 0.005) for s, e in zip(starts, ends, strict=True)]
+
+
+def align_words(wav: np.ndarray, sample_rate: int, transcript: str, language: str = "en") -> Alignment:
+    """Align ``transcript`` to ``wav`` ``(L,)`` (or ``(C, L)``) at ``sample_rate`` → per-word spans.
+
+    Raises :class:`AlignmentError` when there is nothing to align or the audio is too short for the
+    transcript; a transcript that merely does not match scores low (compare with ``MATCH_THRESHOLD``).
+    """
+    words, units = _words(transcript, language)
+    wav16 = to_mono(wav, sample_rate, SAMPLE_RATE)
+    log_probs = _log_probs(wav16)
+    blank = _model().blank_id
+    word_gap = (blank, _model().decoder_tokens.index("<wb>"))
+    tokens, blanks, owner = [], [word_gap], []
+    for w, word_units in enumerate(units):
+        tokens += word_units
+        owner += [w] * len(word_units)
+        blanks += [(blank,)] * (len(word_units) - 1) + [word_gap]
+    try:
+        path = forced_align(log_probs, tokens, blanks)
+    except NoPathError as err:
+        raise AlignmentError(f"the audio is too short for the transcript ({err})") from None
+    loss = path.best_logp - path.frame_logp  # (T,) what following the transcript costs at each frame
+    owner = np.array(owner)
+    spans, scores = [], []
+    for w in range(len(words)):
+        ids = np.flatnonzero(owner == w)
+        first, last = path.token_frames(ids[0])[0], path.token_frames(ids[-1])[-1]
+        spans.append((int(first), int(last)))
+        scores.append(-float(loss[first : last + 1].sum()) / len(ids))
+    times = _boundaries(wav16, spans)
+    return Alignment(
+        words=[Word(w, s, e, sc) for w, (s, e), sc in zip(words, times, scores, strict=True)],
+        score=-float(loss.sum()) / len(tokens),
+    )
