@@ -19,7 +19,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev,eval]"
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install maskgct with its eval and dev extras (quick when up to date)
+install: $(STAMP) browser ## Create .venv and install maskgct with its eval and dev extras (quick when up to date)
+
+# tests/test_browser.py drives Debian's chromium; apt-get takes about 50 s on a fresh machine (as root, or sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: browser serve bench-serve
+browser: ## Install chromium and chromium-driver with apt-get for the browser test (nothing when present)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver)
+
+serve: install ## Serve the default model: the HTTP API and the web page on http://127.0.0.1:8000/
+	$(VENV)/bin/maskgct serve --ui
+
+bench-serve: install ## Load test of the HTTP server on the tiny fixture model (8 clients, 48 requests)
+	$(PY) bench/serve_load.py --clients 8 --requests 48
 
 test: install ## Run the test suite (installs first if needed)
 	$(PY) -m pytest -q

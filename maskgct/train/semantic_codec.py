@@ -18,9 +18,10 @@ import torch
 
 from maskgct.codecs.semantic import SemanticCodec, SemanticCodecConfig, load_features
 from maskgct.train.optim import adamw_with_warmup
+from maskgct.train.rng import ResumableRng
 
 
-class SemanticCodecTask(L.LightningModule):
+class SemanticCodecTask(ResumableRng, L.LightningModule):
     """LightningModule for the semantic codec; ``self.net`` is the ``SemanticCodec`` (with its decoder)."""
 
     def __init__(

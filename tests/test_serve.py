@@ -1,0 +1,247 @@
+"""``maskgct serve``: the HTTP API on the tiny fixture checkpoint, on 127.0.0.1 with a free port.
+
+The audio the server returns is checked against ``python -m maskgct.infer`` run with the same prompt, text
+and seed; voices are checked to survive a restart; every kind of bad request gets a 4xx JSON answer and the
+server keeps serving.
+"""
+
+import http.client
+import io
+import json
+import threading
+import uuid
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pipeline_support import PROMPT_TEXT, convert_tiny, write_tone
+
+from maskgct.infer import main as infer_main
+from maskgct.serve.__main__ import main as serve_main
+from maskgct.serve.server import MaskGCTServer, ServeConfig
+from maskgct.serve.worker import QueueFull, Worker
+
+TEXT = "Rice is often served in round bowls."
+FAST = {"duration": 1.5, "seed": 7, "steps": 2, "mode": "fast"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(fixtures, tmp_path_factory):
+    return convert_tiny(fixtures, tmp_path_factory.mktemp("serve"))
+
+
+@pytest.fixture(scope="module")
+def tts(checkpoint):
+    from maskgct import MaskGCT
+
+    return MaskGCT.from_pretrained(checkpoint)
+
+
+def start(tts, voices_dir, **options):
+    server = MaskGCTServer(("127.0.0.1", 0), tts, ServeConfig(voices_dir, **options))
+    server.quiet = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def server(tts, tmp_path):
+    server = start(tts, tmp_path / "voices", ui=True, max_body_bytes=2**20)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def call(server, method, path, body=b"", headers=None):
+    """One request on a fresh connection → (status, content type, body bytes)."""
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=60)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, response.getheader("Content-Type"), data
+
+
+def post_json(server, path, data):
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return call(server, "POST", path, body, {"Content-Type": "application/json"})
+
+
+def multipart(fields: dict) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, value in fields.items():
+        filename = '; filename="prompt.wav"' if name == "file" else ""
+        value = value if isinstance(value, bytes) else value.encode()
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"{filename}\r\n\r\n'.encode()
+        body += value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def register(server, **fields):
+    body, content_type = multipart(fields)
+    return call(server, "POST", "/v1/voices", body, {"Content-Type": content_type})
+
+
+def test_speech_equals_the_command_line_and_voices_survive_a_restart(
+    server, tts, fixtures, checkpoint, tmp_path
+):
+    status, _, data = register(server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT)
+    assert status == 201, data
+    voice = json.loads(data)
+    assert voice["transcript"] == PROMPT_TEXT and voice["seconds"] == 2.0
+    status, content_type, wav = post_json(
+        server, "/v1/audio/speech", {"input": TEXT, "voice": voice["id"], **FAST}
+    )
+    assert status == 200 and content_type == "audio/wav", wav
+    audio, rate = sf.read(io.BytesIO(wav), dtype="int16")
+    # 1.5 s → 75 semantic frames; S2A gives 99 + 75 - 100 = 74 frames of 480 samples (as test_infer).
+    assert rate == 24000 and len(audio) == 74 * 480 and np.abs(audio).max() > 0
+    out = tmp_path / "cli.wav"
+    argv = ["--checkpoint", str(checkpoint), "--prompt", str(fixtures / "prompt.wav"),
+            "--prompt-text", PROMPT_TEXT, "--text", TEXT, "--out", str(out), "--duration", "1.5",
+            "--seed", "7", "--steps", "2", "--mode", "fast", "--quiet"]  # fmt: skip
+    assert infer_main(argv) == 0
+    expected, _ = sf.read(out, dtype="int16")
+    np.testing.assert_array_equal(audio, expected)
+    # flac and raw pcm carry the same samples.
+    for fmt in ("flac", "pcm"):
+        status, _, data = post_json(
+            server, "/v1/audio/speech", {"input": TEXT, "voice": voice["id"], "response_format": fmt, **FAST}
+        )
+        got = sf.read(io.BytesIO(data), dtype="int16")[0] if fmt == "flac" else np.frombuffer(data, "<i2")
+        assert status == 200 and np.abs(got.astype(int) - expected).max() <= 1, fmt
+    # The same recording and transcript give the same id; the list shows one voice.
+    assert (
+        json.loads(register(server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT)[2])
+        == voice
+    )
+    assert [v["id"] for v in json.loads(call(server, "GET", "/v1/voices")[2])["data"]] == [voice["id"]]
+    # A new server over the same folder knows the voice (read from disk, not encoded again) and says the same.
+    again = start(tts, server.config.voices_dir)
+    try:
+        assert json.loads(call(again, "GET", "/health")[2]) == {"status": "ok", "queue": 0, "voices": 1}
+        status, _, wav_again = post_json(
+            again, "/v1/audio/speech", {"input": TEXT, "voice": voice["id"], **FAST}
+        )
+        assert status == 200 and wav_again == wav
+    finally:
+        again.shutdown()
+        again.server_close()
+    # A named voice; the page and its script are served with --ui.
+    status, _, data = register(
+        server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT, name="joe"
+    )
+    assert status == 201 and json.loads(data)["id"] == "joe"
+    status, content_type, page = call(server, "GET", "/")
+    assert status == 200 and content_type.startswith("text/html") and b"/static/app.js" in page
+    assert call(server, "GET", "/static/app.js")[0] == 200
+    status, content_type, png = call(server, "POST", "/v1/audio/spectrogram", wav)
+    assert status == 200 and content_type == "image/png" and png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert height == 256 and width == 74 * 480 // 256 + 1  # one column per 256-sample hop
+
+
+def test_bad_requests_get_a_4xx_json_error_and_the_server_goes_on(server, fixtures, tmp_path):
+    voice = json.loads(
+        register(server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT)[2]
+    )["id"]
+    good = {"input": "Hello there.", "voice": voice, **FAST}
+    cases = [
+        (b"{not json", 400, "malformed JSON"),
+        (b"[1, 2]", 400, "must be a JSON object"),
+        (b'{"input": "Hi.", "voice": "%s", "speed": NaN}' % voice.encode(), 400, "NaN is not a JSON number"),
+        (b"\xff\xfe", 400, "not UTF-8"),
+        ({**good, "input": 5}, 400, "input must be a string"),
+        ({**good, "input": "   "}, 400, "the text to speak is empty"),
+        ({**good, "input": "x" * 5000}, 400, "at most 4096"),
+        ({k: v for k, v in good.items() if k != "voice"}, 400, "voice must be a string (missing)"),
+        ({**good, "voice": "nobody"}, 404, "unknown voice 'nobody'"),
+        ({**good, "voice": "../../etc"}, 404, "unknown voice"),
+        ({**good, "speed": "fast"}, 400, "speed must be a number"),
+        ({**good, "speed": 100}, 400, "speed must be between 0.25 and 4"),
+        ({**good, "duration": 1e9}, 400, "duration must be between"),
+        ({**good, "duration": -1}, 400, "duration must be between"),
+        ({**good, "seed": 1.5}, 400, "seed must be an integer"),
+        ({**good, "steps": 0}, 400, "steps must be between 1 and 200"),
+        ({**good, "steps": True}, 400, "steps must be an integer"),
+        ({**good, "mode": "turbo"}, 400, "mode must be one of reference, fast"),
+        ({**good, "response_format": "mp3"}, 400, "response_format must be one of wav, flac, pcm"),
+        ({**good, "input": "..."}, 400, "nothing pronounceable"),  # the model's own check, passed on
+        ({**good, "duration": 100, "input": "Hi."}, 400, "cannot be split"),
+    ]
+    for body, status, message in cases:
+        got, content_type, data = post_json(server, "/v1/audio/speech", body)
+        error = json.loads(data)["error"]
+        assert (got, content_type) == (status, "application/json") and message in error["message"], (
+            body,
+            error,
+        )
+    param = json.loads(post_json(server, "/v1/audio/speech", {**good, "speed": 9})[2])["error"]["param"]
+    assert param == "speed"
+    # Bodies over the limit are refused unread; missing lengths, methods and paths are named.
+    got, _, data = call(
+        server, "POST", "/v1/audio/speech", b"x" * (2**20 + 1), {"Content-Type": "application/json"}
+    )
+    assert got == 413 and "at most 1048576" in json.loads(data)["error"]["message"]
+    assert call(server, "GET", "/v1/audio/speech")[0] == 405
+    assert call(server, "GET", "/v2/nothing")[0] == 404
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=60)
+    connection.putrequest("POST", "/v1/audio/speech")
+    connection.endheaders()
+    assert connection.getresponse().status == 411
+    # Voices: not multipart, no file, not audio, a silent or too short prompt, a bad name.
+    voice_cases = [
+        ({"transcript": PROMPT_TEXT}, 400, "the prompt recording is missing"),
+        ({"file": b"RIFF....WAVEfmt not audio"}, 400, "not a readable audio file"),
+        (
+            {"file": write_tone(tmp_path / "s.wav", 2, amplitude=0).read_bytes(), "transcript": "Hi."},
+            400,
+            "is silent",
+        ),
+        ({"file": write_tone(tmp_path / "t.wav", 0.4).read_bytes(), "transcript": "Hi."}, 400, "too short"),
+        (
+            {"file": (fixtures / "prompt.wav").read_bytes(), "transcript": "Hi.", "name": "../x"},
+            400,
+            "voice name",
+        ),
+    ]
+    for fields, status, message in voice_cases:
+        got, _, data = register(server, **fields)
+        assert got == status and message in json.loads(data)["error"]["message"], (fields.keys(), data)
+    got, _, data = call(server, "POST", "/v1/voices", b"{}", {"Content-Type": "application/json"})
+    assert got == 415 and "multipart/form-data" in json.loads(data)["error"]["message"]
+    # After all that, the server still answers and still speaks.
+    assert call(server, "GET", "/health")[0] == 200
+    assert post_json(server, "/v1/audio/speech", good)[0] == 200
+    assert sorted(p.name for p in server.config.voices_dir.iterdir()) == [voice]  # no half-written voice
+
+
+def test_worker_bounds_its_queue_and_survives_failing_jobs():
+    worker = Worker(max_queue=1)
+    release = threading.Event()
+    running = worker.submit(release.wait)  # occupies the thread
+    while not running.running():
+        pass
+    waiting = worker.submit(lambda: 42)  # fills the queue
+    with pytest.raises(QueueFull, match="1 requests are already waiting"):
+        worker.submit(lambda: 0)
+    release.set()
+    assert waiting.result(timeout=10) == 42
+    failing = worker.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(timeout=10)
+    assert worker.submit(lambda: "still here").result(timeout=10) == "still here"
+    worker.close()
+
+
+def test_serve_command_reports_bad_options_in_one_line(tmp_path, capsys, checkpoint):
+    for argv, message in (
+        (["--port", "70000"], "--port must be between 0 and 65535"),
+        (["--checkpoint", str(tmp_path)], "not a maskgct checkpoint folder"),
+        (["--checkpoint", str(checkpoint), "--device", "tpu:9"], "unknown device"),
+        (["--max-queue", "0"], "--max-queue must be at least 1"),
+    ):
+        assert serve_main([*argv, "--voices", str(tmp_path / "v")]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
