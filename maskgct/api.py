@@ -355,6 +355,13 @@ class MaskGCT:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def convert_voice(self, source, reference, **options) -> np.ndarray:
+        """Say what ``source`` says in the voice of ``reference`` (no transcript needed); float32 ``(L,)``
+        at 24 kHz, the source's length. Options: see ``maskgct.vc.convert_voice``."""
+        from maskgct.vc import convert_voice  # maskgct.vc imports this module
+
+        return convert_voice(self, source, reference, **options).audio
+
 
 class PromptCache:
     """Encoded prompts by (file, transcript, phone ids, language): a prompt file used by several requests
