@@ -34,13 +34,9 @@ def build(size: str, device: str):
     from maskgct.codecs.acoustic_codec import AcousticCodec, AcousticCodecConfig
     from maskgct.codecs.acoustic_decoder import AcousticDecoderConfig
     from maskgct.codecs.acoustic_encoder import AcousticEncoderConfig
-    from maskgct.codecs.semantic import (
-        W2V_BERT_PREPROCESSOR,
-        SemanticCodec,
-        SemanticCodecConfig,
-        SemanticTokenizer,
-        W2vBertFeatures,
-    )
+    from maskgct.codecs.semantic import SemanticTokenizer
+    from maskgct.codecs.semantic_codec import SemanticCodec, SemanticCodecConfig
+    from maskgct.codecs.w2v_bert import W2V_BERT_PREPROCESSOR, W2vBertFeatures
     from maskgct.s2a import S2A, S2AConfig
     from maskgct.t2s import T2S, T2SConfig
 

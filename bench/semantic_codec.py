@@ -53,7 +53,7 @@ def write_random_w2v_bert(folder: Path, config_kwargs: dict) -> None:
     """Write a random w2v-BERT in HF format: config, safetensors weights, preprocessor config."""
     from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
-    from maskgct.codecs.semantic import W2V_BERT_PREPROCESSOR
+    from maskgct.codecs.w2v_bert import W2V_BERT_PREPROCESSOR
 
     if (folder / "model.safetensors").is_file():
         return
@@ -74,7 +74,9 @@ def write_random_w2v_bert(folder: Path, config_kwargs: dict) -> None:
 
 def measure(folder: Path, size: str, truncate: bool, batch: int, repeats: int, seconds: tuple) -> dict:
     """Run in a fresh process: load, tokenise the utterances at batch 1 and ``batch``, report peaks."""
-    from maskgct.codecs.semantic import SemanticCodec, SemanticCodecConfig, SemanticTokenizer, W2vBertFeatures
+    from maskgct.codecs.semantic import SemanticTokenizer
+    from maskgct.codecs.semantic_codec import SemanticCodec, SemanticCodecConfig
+    from maskgct.codecs.w2v_bert import W2vBertFeatures
 
     _, layer, codec_kwargs = SIZES[size]
     start = time.perf_counter()

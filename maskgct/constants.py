@@ -19,6 +19,8 @@ PHONE_PAD_ID = 1023
 
 # The models were trained on prompt + target of at most 30 s.
 MAX_SECONDS = 30.0
+# Audio whose peak is below this (-80 dBFS) carries no voice: not a prompt, not training data.
+SILENCE_PEAK = 1e-4
 
 
 def rule_frames(prompt_samples: int, n_prompt_phones: int, n_target_phones: int) -> float:

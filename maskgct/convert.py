@@ -49,14 +49,10 @@ from maskgct.codecs.acoustic_codec import AcousticCodec, codec_networks
 from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
 from maskgct.codecs.modules import fold_weight_norm
-from maskgct.codecs.semantic import (
-    STATS_FILE,
-    SemanticCodec,
-    SemanticCodecConfig,
-    SemanticTokenizer,
-    W2vBertFeatures,
-    save_stats,
-)
+from maskgct.codecs.feature_stats import save_stats
+from maskgct.codecs.semantic import STATS_FILE, SemanticTokenizer
+from maskgct.codecs.semantic_codec import SemanticCodec, SemanticCodecConfig
+from maskgct.codecs.w2v_bert import W2vBertFeatures
 from maskgct.s2a import S2A
 from maskgct.t2s import T2S
 

@@ -11,13 +11,11 @@ import torch
 
 from maskgct.audio import AudioError, check_audio, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError
-from maskgct.constants import MAX_SECONDS, PHONE_PAD_ID, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
+from maskgct.constants import MAX_SECONDS, PHONE_PAD_ID, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE, SILENCE_PEAK
 from maskgct.sampler import check_mode
 from maskgct.text import text_to_ids
 
 MIN_PROMPT_SECONDS = 1.0
-# A prompt whose peak is below this (-80 dBFS) carries no voice to clone.
-SILENCE_PEAK = 1e-4
 
 
 class InputError(ValueError):

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from maskgct.api import MaskGCT
 from maskgct.checkpoint import DEFAULT_CHECKPOINT_DIR
 from maskgct.codecs.mel_codec import MelCodec
-from maskgct.codecs.whisper_encoder import WhisperFeatures
+from maskgct.codecs.whisper_features import WhisperFeatures
 from maskgct.data.synth import ESPEAK_VOICES, EspeakSynth
 from maskgct.infer import main as infer_main
 

@@ -1,4 +1,4 @@
-"""Semantic tokenizer: fixture parity, truncation, batching, bad input, the data-dir commands."""
+"""Semantic tokenizer: fixture parity, truncation, batching, bad input, the statistics command."""
 
 import json
 
@@ -8,32 +8,27 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from maskgct.audio import AudioError
-from maskgct.checkpoint import CheckpointError, check_state_dict
-from maskgct.codecs.semantic import (
-    SemanticCodec,
-    SemanticCodecConfig,
-    SemanticTokenizer,
-    W2vBertFeatures,
-    load_stats,
-    load_tokens,
-    main,
-    num_tokens,
-)
+from maskgct.audio import AudioError, load_audio
+from maskgct.checkpoint import CheckpointError, check_state_dict, read_safetensors
+from maskgct.codecs.feature_stats import load_stats
+from maskgct.codecs.semantic import SemanticTokenizer, main
+from maskgct.codecs.semantic_codec import SemanticCodec, SemanticCodecConfig
+from maskgct.codecs.w2v_bert import W2vBertFeatures, num_tokens
+from maskgct.convert import convert_network
+from maskgct.data.datadir import DataDir, write_datadir
 
 TINY_LAYER = 3  # the tiny stand-in's semantic layer (hidden_states[3] of 4), see the fixture README §5
 
 
 @pytest.fixture(scope="module")
 def tokenizer(fixtures):
+    """The official pieces, the codec through the converter: w2v-BERT folder, statistics, codec weights."""
     block = json.loads((fixtures / "tiny_config.json").read_text())["model"]["semantic_codec"]
-    return SemanticTokenizer.from_files(
-        fixtures / "w2v_bert_tiny",
-        fixtures / "w2v_stats_tiny.safetensors",
-        fixtures / "semantic_codec.safetensors",
-        block,
-        output_layer=TINY_LAYER,
-    )
+    weights = fixtures / "semantic_codec.safetensors"
+    codec = convert_network("semantic_codec", block, read_safetensors(weights), str(weights))
+    w2v_bert = fixtures / "w2v_bert_tiny"
+    features = W2vBertFeatures.from_folder(w2v_bert, TINY_LAYER, fixtures / "w2v_stats_tiny.safetensors")
+    return SemanticTokenizer(features, codec, str(w2v_bert))
 
 
 @pytest.fixture(scope="module")
@@ -131,17 +126,21 @@ def test_bad_and_unusual_input(tokenizer, case, tmp_path, fixtures):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF....WAVEfmt garbage")
     with pytest.raises(AudioError, match="cannot read"):
-        tokenizer.tokenize_file(broken)
+        load_audio(broken, 16000)
     # Wrong rate: the 22.05 kHz original is resampled exactly as librosa.load does.
     wav_22k, rate = sf.read(fixtures / "prompt.wav", dtype="float32")
     assert rate == 22050
     assert torch.equal(tokenizer.tokenize(wav_22k, sample_rate=rate), case["semantic_codes"][0])
-    assert torch.equal(tokenizer.tokenize_file(fixtures / "prompt.wav"), case["semantic_codes"][0])
+    assert torch.equal(
+        tokenizer.tokenize(load_audio(fixtures / "prompt.wav", 16000)), case["semantic_codes"][0]
+    )
     # Stereo with identical channels mixes to the same mono signal, from an array or from a file.
     wav = case["wav_16k"].numpy()
     assert torch.equal(tokenizer.tokenize(np.stack([wav, wav])), case["semantic_codes"][0])
     sf.write(tmp_path / "stereo.wav", np.stack([wav_22k, wav_22k], axis=1), rate, subtype="FLOAT")
-    assert torch.equal(tokenizer.tokenize_file(tmp_path / "stereo.wav"), case["semantic_codes"][0])
+    assert torch.equal(
+        tokenizer.tokenize(load_audio(tmp_path / "stereo.wav", 16000)), case["semantic_codes"][0]
+    )
 
 
 def test_save_and_load_pretrained(tokenizer, case, tmp_path, fixtures):
@@ -168,46 +167,29 @@ def _data_dir(tmp_path, case):
         "spk2-short": (_speechlike(0.02, 9), 16000),
         "spk2-silent": (np.zeros(16000, np.float32), 16000),
     }
-    lines = []
+    wav_scp = {}
     for utt, (wav, rate) in files.items():
         sf.write(audio / f"{utt}.wav", wav, rate, subtype="FLOAT")
-        lines.append(f"{utt} {audio / utt}.wav")
-    lines.append(f"spk2-unreadable {audio / 'missing.wav'}")
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "wav.scp").write_text("\n".join(sorted(lines)) + "\n")
-    return data
+        wav_scp[utt] = str(audio / f"{utt}.wav")
+    wav_scp["spk2-unreadable"] = str(audio / "missing.wav")
+    utt2spk = {utt: utt.split("-")[0] for utt in wav_scp}
+    write_datadir(tmp_path / "data", DataDir(wav_scp, dict.fromkeys(wav_scp, "a"), utt2spk))
+    return tmp_path / "data"
 
 
-def test_tokenize_and_stats_commands(tokenizer, case, tmp_path, fixtures, capsys):
+def test_stats_command(tokenizer, case, tmp_path, fixtures, capsys):
     data = _data_dir(tmp_path, case)
-    tokenizer.save_pretrained(tmp_path / "tok", w2v_bert=str(fixtures / "w2v_bert_tiny"))
-    assert (
-        main(
-            [
-                "tokenize",
-                "--data-dir",
-                str(data),
-                "--model",
-                str(tmp_path / "tok"),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 0
-    )
-    tokens = load_tokens(tmp_path / "o" / "semantic_tokens.safetensors")
-    assert sorted(tokens) == ["spk1-a", "spk1-b", "spk1-c"]
-    assert torch.equal(tokens["spk1-a"], case["semantic_codes"][0])
-    assert torch.equal(tokens["spk1-c"], tokenizer.tokenize(_speechlike(1.7, 8)))
-    rejected = dict(line.split("\t") for line in (tmp_path / "o" / "rejected.txt").read_text().splitlines())
-    assert sorted(rejected) == ["spk2-short", "spk2-silent", "spk2-unreadable"]
-    assert "too short" in rejected["spk2-short"] and "silent" in rejected["spk2-silent"]
-
     stats = tmp_path / "stats.safetensors"
     args = ["stats", "--data-dir", str(data), "--w2v-bert", str(fixtures / "w2v_bert_tiny"), "--layer", "3"]
     assert main([*args, "--out", str(stats), "--batch-size", "2"]) == 0
     mean, var = load_stats(stats)
+    skipped = capsys.readouterr().err
+    for utt, reason in (
+        ("spk2-short", "too short"),
+        ("spk2-silent", "silent"),
+        ("spk2-unreadable", "not found"),
+    ):
+        assert f"skipped {utt}: " in skipped and reason in skipped.split(f"skipped {utt}: ")[1].split("\n")[0]
     frames = []
     for utt in ("spk1-a", "spk1-b", "spk1-c"):
         hidden, mask = tokenizer.features([_read(data, utt)], normalise=False)
@@ -217,14 +199,19 @@ def test_tokenize_and_stats_commands(tokenizer, case, tmp_path, fixtures, capsys
     assert torch.allclose(var.double(), frames.var(0, unbiased=False), rtol=1e-4, atol=1e-6)
 
     capsys.readouterr()
-    assert (
-        main(
-            ["tokenize", "--data-dir", str(tmp_path / "nope"), "--model", str(tmp_path / "tok"), "--out", "x"]
-        )
-        == 2
-    )
+    args = [
+        "stats",
+        "--data-dir",
+        str(tmp_path / "nope"),
+        "--w2v-bert",
+        str(fixtures / "w2v_bert_tiny"),
+        "--layer",
+        "3",
+    ]
+    assert main([*args, "--out", str(tmp_path / "x.safetensors")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "wav.scp not found" in err and "Traceback" not in err
+    assert err.startswith("error: ") and "data dir not found" in err and "Traceback" not in err
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def _read(data, utt):

@@ -61,7 +61,7 @@ def train_w2v_bert_ctc(
     last logged CTC loss and the final greedy phone error rate on (up to 256 of) the training data."""
     from transformers import Wav2Vec2BertModel
 
-    from maskgct.codecs.semantic import feature_extractor
+    from maskgct.codecs.w2v_bert import feature_extractor
     from maskgct.data.datadir import read_datadir
     from maskgct.data.extract import utterances
     from maskgct.eval.asr import count_errors
@@ -144,8 +144,9 @@ def make_tokenizer(
     install with the package; a CTranslate2 folder is copied inside). ``layer`` ``None``: the front end's
     default (17 for w2v-BERT, the last for whisper)."""
     from maskgct.checkpoint import copy_w2v_bert
-    from maskgct.codecs.semantic import SemanticCodec, SemanticTokenizer, load_features
-    from maskgct.codecs.whisper_encoder import PACKAGES
+    from maskgct.codecs.ctranslate2 import PACKAGES
+    from maskgct.codecs.semantic import SemanticTokenizer, load_features
+    from maskgct.codecs.semantic_codec import SemanticCodec
 
     out_dir = Path(out_dir)
     features = load_features(w2v_bert, whisper, layer, stats)  # checks the pieces before writing

@@ -16,7 +16,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from maskgct.codecs.semantic import SemanticCodec, SemanticCodecConfig, load_features
+from maskgct.codecs.semantic import load_features
+from maskgct.codecs.semantic_codec import SemanticCodec, SemanticCodecConfig
 from maskgct.train.optim import adamw_with_warmup
 from maskgct.train.rng import ResumableRng
 
