@@ -35,6 +35,7 @@ from maskgct.constants import ACOUSTIC_HOP, FRAME_RATE, MAX_SECONDS, SAMPLE_RATE
 from maskgct.longtext import CROSSFADE_SECONDS, crossfade_join
 from maskgct.request import MIN_PROMPT_SECONDS, SILENCE_PEAK, InputError, check_mode_arg
 
+OVERLAP = round(CROSSFADE_SECONDS * SAMPLE_RATE)  # samples each chunk after the first starts early
 # Every chunk gets at least this much source; the reference may take the rest of the 30 s window.
 MIN_CHUNK_SECONDS = 5.0
 # The front ends give one token per 320 samples less their analysis window (~25 ms); this much silence
@@ -115,13 +116,11 @@ def encode_reference(
 def plan_chunks(wav24: np.ndarray, max_frames: int) -> list[tuple[int, int]]:
     """Source samples ``[(start, end)]`` of each chunk: one chunk if it fits ``max_frames``, else cuts at
     frame boundaries in pauses, each chunk after the first starting one crossfade before its cut."""
-    overlap = round(CROSSFADE_SECONDS * SAMPLE_RATE)
     total = -(-len(wav24) // ACOUSTIC_HOP)
     if total <= max_frames:
         return [(0, len(wav24))]
-    longest = max_frames - math.ceil(
-        overlap / ACOUSTIC_HOP
-    )  # frames after a cut, the crossfade before it aside
+    # The frames a chunk may have after its cut: the room less the crossfade before the cut.
+    longest = max_frames - math.ceil(OVERLAP / ACOUSTIC_HOP)
     padded = np.zeros(total * ACOUSTIC_HOP, np.float64)
     padded[: len(wav24)] = wav24
     energy = np.square(padded).reshape(total, ACOUSTIC_HOP).mean(axis=1)
@@ -135,7 +134,7 @@ def plan_chunks(wav24: np.ndarray, max_frames: int) -> list[tuple[int, int]]:
         window = score[lo : hi + 1]
         cuts.append(hi - int(np.argmin(window[::-1])))  # the latest of the quietest: fewest chunks
     bounds = [c * ACOUSTIC_HOP for c in cuts] + [len(wav24)]
-    return [(max(start - overlap, 0), end) for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [(max(start - OVERLAP, 0), end) for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 @torch.no_grad()
@@ -186,7 +185,8 @@ def convert_voice(
     chunks = []
     for index, (start, end) in enumerate(pieces):
         last = index == len(pieces) - 1
-        # Cuts are whole 24 kHz frames (480 samples = 320 at 16 kHz), so both rates cut at the same time.
+        # Cuts are whole frames (480 samples at 24 kHz = 320 at 16 kHz) and the crossfade 1200 = 800
+        # samples, so both rates cut at the same instant.
         stop = None if last else end * SEMANTIC_SAMPLE_RATE // SAMPLE_RATE
         segment = wav16[start * SEMANTIC_SAMPLE_RATE // SAMPLE_RATE : stop]
         semantic, codes, audio = convert_segment(
@@ -195,7 +195,7 @@ def convert_voice(
         chunks.append(ConvertedChunk(start, end, semantic, codes, audio))
         if progress:
             progress("voice conversion", index + 1, len(pieces))
-    audio = crossfade_join([c.audio for c in chunks], round(CROSSFADE_SECONDS * SAMPLE_RATE))
+    audio = crossfade_join([c.audio for c in chunks], OVERLAP)
     return ConversionResult(audio, SAMPLE_RATE, reference, chunks)
 
 
