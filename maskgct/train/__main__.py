@@ -10,10 +10,11 @@ The contract every task follows (see ``conf/train.yaml``):
 
 Checkpoints go to ``<exp_dir>/checkpoints`` every ``ckpt_every_n_steps`` steps; if ``last.ckpt`` is there,
 the run resumes from it, so a killed run is restarted with the same command. Resuming is exact: the
-checkpoint carries the RNG states, and our data modules skip the batches already trained on, so the loss
-curve continues as if the run had never stopped (and ``<exp_dir>/logs/metrics.csv`` holds it once, each step
-logged by the run that kept it). When training ends, the network is exported to
-``<exp_dir>/model`` (the task's ``export(dir)`` when it has one, else ``maskgct.checkpoint.save_network``).
+checkpoint carries the RNG states (``maskgct.train.rng``, mixed into every task), and our data modules skip
+the batches already trained on, so the loss curve continues as if the run had never stopped (and
+``<exp_dir>/logs/metrics.csv`` holds it once, each step logged by the run that kept it). When training
+ends, the network is exported to ``<exp_dir>/model`` (the task's ``export(dir)`` when it has one, else
+``maskgct.checkpoint.save_network``).
 
 ``init_from=DIR/NAME`` starts a fresh run from trained weights (fine-tuning, or continuing a shipped model
 such as ``checkpoints/default/t2s``): the network ``NAME`` of folder ``DIR`` is loaded strictly into the
@@ -27,14 +28,12 @@ from __future__ import annotations
 import csv
 import os
 import pickle
-import random
 import sys
 import warnings
 from pathlib import Path
 
 import hydra
 import lightning as L
-import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.fabric.loggers.logger import rank_zero_experiment
@@ -57,57 +56,6 @@ for _message in (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
 ):
     warnings.filterwarnings("ignore", message=_message)
-
-
-class RngStateCallback(L.Callback):
-    """Save the torch, numpy and Python RNG states of every rank in checkpoints; restore each rank's own
-    when training restarts (under DDP the ranks' streams differ: each draws masks for its own batches).
-
-    Restored at ``on_train_start``, after the data loaders are built, so that nothing lightning does
-    while setting up draws from the restored streams. Masks, prompt lengths and dropout then repeat exactly.
-    """
-
-    def __init__(self):
-        self._pending: dict | None = None
-
-    @staticmethod
-    def _local_state() -> dict:
-        kind, keys, position, has_gauss, cached = np.random.get_state()
-        state = {
-            "torch": torch.get_rng_state(),
-            "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),
-            "python": random.getstate(),
-        }
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    def state_dict(self) -> dict:
-        # Lightning asks every rank for its callbacks' state and writes rank 0's: gather them all there.
-        states = [self._local_state()]
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            states = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(states, self._local_state())
-        return {"ranks": states}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        states = state_dict.get("ranks", [state_dict])  # checkpoints before per-rank states hold one
-        if rank >= len(states):
-            raise ValueError(f"the checkpoint holds RNG states of {len(states)} ranks; this is rank {rank}")
-        self._pending = states[rank]
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._pending is None:
-            return
-        state, self._pending = self._pending, None
-        torch.set_rng_state(state["torch"])
-        kind, keys, position, has_gauss, cached = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
-        python = state["python"]
-        random.setstate((python[0], tuple(python[1]), python[2]))
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class AtomicCheckpointIO(L.pytorch.plugins.TorchCheckpointIO):
@@ -210,7 +158,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     trainer = L.Trainer(
         **trainer_args,
         default_root_dir=exp_dir,
-        callbacks=[checkpoints, RngStateCallback(), *extra],
+        callbacks=[checkpoints, *extra],
         logger=loggers,
         plugins=[AtomicCheckpointIO()],
     )

@@ -12,8 +12,9 @@ Each step (manual optimisation, two optimisers):
 
 ``self.net`` is the ``AcousticCodec`` with its convolutions weight-normalised (``apply_weight_norm``), so its
 state dict has parametrisation keys; ``export_network()`` gives the folded copy that ``save_network`` and
-``AcousticCodec.save_pretrained`` write (``export(dir)`` does the latter). The torch RNG state travels in
-the lightning checkpoint, so a resumed run draws the same quantizer-dropout numbers as an unbroken one.
+``AcousticCodec.save_pretrained`` write (``export(dir)`` does the latter). The RNG states travel in the
+lightning checkpoint (``ResumableRng``), so a resumed run draws the same quantizer-dropout numbers as an
+unbroken one.
 Note that lightning counts ``global_step`` per optimiser step, i.e. twice per batch once the discriminator
 trains; ``generator_steps`` counts batches.
 """
@@ -38,6 +39,7 @@ from maskgct.codecs.losses import (
     generator_adversarial_loss,
 )
 from maskgct.codecs.modules import apply_weight_norm
+from maskgct.train.rng import ResumableRng
 
 # Codebook usage (``train/codes_used``) counts the codes chosen at least once in this many generator steps.
 USAGE_WINDOW = 50
@@ -87,7 +89,7 @@ def track_codebooks(
     return recent.float().mean(1), restarted
 
 
-class AcousticCodecTask(L.LightningModule):
+class AcousticCodecTask(ResumableRng, L.LightningModule):
     """LightningModule for the acoustic codec.
 
     ``model``: ``{"encoder": {...}, "decoder": {...}, "discriminator": {...}}`` (conf/model/acoustic_codec_*).
@@ -221,17 +223,6 @@ class AcousticCodecTask(L.LightningModule):
         mel_loss = self.mel_loss(recon, wav)
         self.log("val/mel_loss", mel_loss, prog_bar=True)
         return mel_loss
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["torch_rng_state"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            checkpoint["cuda_rng_state"] = torch.cuda.get_rng_state_all()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "torch_rng_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_rng_state"])
-        if "cuda_rng_state" in checkpoint and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(checkpoint["cuda_rng_state"])
 
     def export_network(self) -> AcousticCodec:
         """A copy of the codec with weight norm folded (plain ``.weight`` keys), in eval mode, on the CPU."""

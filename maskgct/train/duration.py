@@ -17,6 +17,7 @@ import torch
 from maskgct.data.duration import DataDirUtterances, DumpUtterances, DurationPairDataset, collate_pairs
 from maskgct.duration import DurationConfig, DurationModel, rule_frames
 from maskgct.train.optim import adamw_with_warmup
+from maskgct.train.rng import ResumableRng
 
 # In the order of ``DurationModel.loss``'s arguments.
 BATCH_KEYS = ("prompt_phone_ids", "prompt_phone_mask", "prompt_frames", "phone_ids", "phone_mask", "frames")
@@ -77,7 +78,7 @@ def compare_with_rule(
     }
 
 
-class DurationTask(L.LightningModule):
+class DurationTask(ResumableRng, L.LightningModule):
     """LightningModule for the duration model; ``self.net`` is ``maskgct.duration.DurationModel``."""
 
     def __init__(

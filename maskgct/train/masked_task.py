@@ -9,9 +9,10 @@ import lightning as L
 import torch
 
 from maskgct.train.optim import adamw_with_warmup
+from maskgct.train.rng import ResumableRng
 
 
-class MaskedTokenTask(L.LightningModule):
+class MaskedTokenTask(ResumableRng, L.LightningModule):
     """The masked-token tasks (T2S, S2A): network, optimiser and logging.
 
     A subclass names its network (``network``, ``network_config``) and the batch keys that are the

@@ -34,11 +34,12 @@ from torch import nn
 from maskgct.codecs.mel_codec import HOP_LENGTH, SAMPLE_RATE, MelCodec, MelCodecConfig, PolyphaseResampler
 from maskgct.train.acoustic_codec import track_codebooks
 from maskgct.train.optim import adamw_with_warmup
+from maskgct.train.rng import ResumableRng
 
 # Codebook usage (``train/codes_used``) counts the codes chosen at least once in this many steps.
 
 
-class MelCodecTask(L.LightningModule):
+class MelCodecTask(ResumableRng, L.LightningModule):
     """LightningModule for the mel codec; ``model`` is a ``MelCodecConfig`` dict (conf/model/mel_codec_*)."""
 
     def __init__(
