@@ -5,9 +5,8 @@
 * ``encode(wav (B, 1, L)) -> codes (B, T, N)`` (``T ≈ L / 480``);
 * ``decode(codes (B, T, N')) -> wav (B, 1, T · 480)``, with ``N' ≤ N`` (fewer stages give coarser audio);
 * ``save_pretrained(dir)`` / ``from_pretrained(dir)``: ``acoustic_encoder.{json,safetensors}`` and
-  ``acoustic_decoder.{json,safetensors}`` in the ``maskgct.checkpoint`` format;
-* ``load_amphion(encoder_file, decoder_file, config)``: the official ``acoustic_codec/model.safetensors``
-  and ``model_1.safetensors`` with Amphion's ``maskgct.json`` (weight norm folded, ISTFT window checked).
+  ``acoustic_decoder.{json,safetensors}`` in the ``maskgct.checkpoint`` format (``maskgct.convert`` writes
+  them from the official ``acoustic_codec/model.safetensors`` and ``model_1.safetensors``).
 
 ``load_acoustic_codec(dir)`` loads whichever acoustic codec a folder holds: this one, or the mel codec
 (``maskgct.codecs.mel_codec.MelCodec``, same contract) that the CPU recipes train.
@@ -20,18 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from maskgct.checkpoint import CheckpointError, load_network, load_strict, save_network
-from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
+from maskgct.checkpoint import CheckpointError, load_network, save_network
+from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
-from maskgct.codecs.modules import fold_weight_norm
+from maskgct.constants import SAMPLE_RATE
 
 if TYPE_CHECKING:  # mel_codec imports this module
     from maskgct.codecs.mel_codec import MelCodec
 
-SAMPLE_RATE = 24000
 ENCODER_NAME = "acoustic_encoder"
 DECODER_NAME = "acoustic_decoder"
 
@@ -121,29 +118,6 @@ class AcousticCodec(nn.Module):
             raise CheckpointError(f"{directory}: {ENCODER_NAME}/{DECODER_NAME} are not an acoustic codec")
         return cls(encoder, decoder).eval()
 
-    @classmethod
-    def load_amphion(
-        cls,
-        encoder_file: str | Path,
-        decoder_file: str | Path,
-        config: dict,
-        device: str | torch.device = "cpu",
-    ) -> AcousticCodec:
-        """Load the official checkpoints.
-
-        ``config`` is Amphion's whole ``maskgct.json`` (with ``model.acoustic_codec``) or just its
-        ``acoustic_codec`` block (``{"encoder": ..., "decoder": ...}``).
-        """
-        block = config.get("model", config).get("acoustic_codec", config)
-        if "encoder" not in block or "decoder" not in block:
-            raise CheckpointError("config has no acoustic_codec encoder/decoder blocks")
-        encoder = AcousticEncoder(AcousticEncoderConfig.from_amphion(block["encoder"]))
-        decoder = AcousticDecoder(AcousticDecoderConfig.from_amphion(block["decoder"]))
-        load_strict(encoder, fold_weight_norm(_read(encoder_file)), str(encoder_file))
-        state = amphion_state_dict(_read(decoder_file), decoder.config.n_fft, str(decoder_file))
-        load_strict(decoder, state, str(decoder_file))
-        return cls(encoder, decoder).to(device).eval()
-
 
 def codec_networks(directory: str | Path) -> tuple[str, ...]:
     """The names of the codec networks saved in ``directory``: ``("acoustic_encoder", "acoustic_decoder")``
@@ -180,15 +154,6 @@ def load_acoustic_codec(
     if codec_networks(directory) == (ENCODER_NAME, DECODER_NAME):
         return AcousticCodec.from_pretrained(directory, device)
     return MelCodec.from_pretrained(directory, device)
-
-
-def _read(path: str | Path) -> dict[str, torch.Tensor]:
-    if not Path(path).is_file():
-        raise CheckpointError(f"{path} not found")
-    try:
-        return load_file(str(path))
-    except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from None
 
 
 def check_waveform(wav: torch.Tensor, hop_length: int) -> None:

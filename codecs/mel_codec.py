@@ -36,9 +36,9 @@ from maskgct.checkpoint import CheckpointError, load_network, save_network
 from maskgct.codecs.acoustic_codec import check_codes, check_waveform
 from maskgct.codecs.hifigan import HIFIGAN_MEL, PACKAGE_VERSION, LogMelSpectrogram, MelConfig, load_hifigan
 from maskgct.codecs.modules import ConvNeXtBlock, ResidualVQ, VocosBackbone
+from maskgct.constants import ACOUSTIC_HOP as HOP_LENGTH  # 50 Hz codes, aligned with the semantic tokens
+from maskgct.constants import SAMPLE_RATE
 
-SAMPLE_RATE = 24000
-HOP_LENGTH = 480  # 50 Hz codes, aligned with the 50 Hz semantic tokens
 NAME = "mel_codec"
 VOCODER_RATE = HIFIGAN_MEL.sample_rate
 VOCODER_HOP = HIFIGAN_MEL.hop_length

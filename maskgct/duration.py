@@ -47,11 +47,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from maskgct.constants import PHONE_PAD_ID, PHONE_VOCAB_SIZE, SEMANTIC_HOP
+from maskgct.constants import rule_frames as official_rule_frames
 from maskgct.transformer import DiffTransformer, TransformerConfig, init_weights
 
-FRAME_RATE = 50  # semantic/acoustic frames per second
-PHONE_VOCAB_SIZE = 1024
-PHONE_PAD_ID = 1023
 SUMMARY, PROMPT, TARGET = 0, 1, 2  # segment ids
 
 
@@ -65,7 +64,8 @@ class DurationConfig:
 
 
 def rule_frames(prompt_frames: float, n_prompt_phones: int, n_target_phones: int) -> int:
-    """The official phone-ratio rule: ``int(prompt_frames · n_target / n_prompt)``.
+    """The official phone-ratio rule (``maskgct.constants.rule_frames``) for a prompt measured in frames:
+    ``int(prompt_frames · n_target / n_prompt)``, at least 1.
 
     ``prompt_frames`` may be fractional: the official pipeline uses ``len(prompt_wav_16k) / 320``.
     """
@@ -74,7 +74,7 @@ def rule_frames(prompt_frames: float, n_prompt_phones: int, n_target_phones: int
             "the duration rule needs a prompt with audio and phones, and target phones; got "
             f"{prompt_frames} prompt frames, {n_prompt_phones} prompt phones, {n_target_phones} target phones"
         )
-    return max(1, int(prompt_frames * n_target_phones / n_prompt_phones))
+    return max(1, int(official_rule_frames(prompt_frames * SEMANTIC_HOP, n_prompt_phones, n_target_phones)))
 
 
 class DurationModel(nn.Module):

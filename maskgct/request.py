@@ -44,12 +44,13 @@ def phones_of(text: str | None, ids: Sequence[int] | None, language: str, what: 
         if what == "prompt":
             raise InputError("the prompt text is missing: give the transcript of the prompt audio")
         raise InputError("the text to speak is missing")
+    name = "text" if what == "text" else f"{what} text"
     if not text.strip():
-        raise InputError("the text to speak is empty" if what == "text" else f"the {what} text is empty")
+        raise InputError("the text to speak is empty" if what == "text" else f"the {name} is empty")
     try:
         return text_to_ids(text, language)
     except ValueError as err:
-        raise InputError(f"{what} text: {err}") from None
+        raise InputError(f"{name}: {err}") from None
 
 
 def load_prompt(prompt, sample_rate: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from maskgct.audio import load_audio
-from maskgct.checkpoint import CheckpointError, check_state_dict
+from maskgct.checkpoint import CheckpointError, check_state_dict, read_safetensors
 from maskgct.codecs.__main__ import main as cli
 from maskgct.codecs.acoustic_codec import AcousticCodec
 from maskgct.codecs.acoustic_decoder import (
@@ -23,15 +23,19 @@ from maskgct.codecs.acoustic_decoder import (
 )
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
 from maskgct.codecs.modules import fold_weight_norm
+from maskgct.convert import convert_network, model_block
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def load_tiny(fixtures: Path) -> AcousticCodec:
-    config = json.loads((fixtures / "tiny_config.json").read_text())
-    return AcousticCodec.load_amphion(
-        fixtures / "acoustic_encoder.safetensors", fixtures / "acoustic_decoder.safetensors", config
-    )
+    """The official-layout fixtures through the converter."""
+    config = json.loads((fixtures / "tiny_config.json").read_text())["model"]
+    nets = []
+    for name in ("acoustic_encoder", "acoustic_decoder"):
+        weights = fixtures / f"{name}.safetensors"
+        nets.append(convert_network(name, model_block(config, name), read_safetensors(weights), str(weights)))
+    return AcousticCodec(*nets).eval()
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +113,9 @@ def test_amphion_loader_rejects_a_bad_window_or_missing_keys(fixtures, tmp_path)
     with pytest.raises(CheckpointError, match="Hann"):
         amphion_state_dict(bad, 1920, "bad")
     del state["model.head.out.bias"]
-    save_file(state, str(tmp_path / "decoder.safetensors"))
-    config = json.loads((fixtures / "tiny_config.json").read_text())
+    block = model_block(json.loads((fixtures / "tiny_config.json").read_text())["model"], "acoustic_decoder")
     with pytest.raises(CheckpointError, match="model.head.out.bias"):
-        AcousticCodec.load_amphion(
-            fixtures / "acoustic_encoder.safetensors", tmp_path / "decoder.safetensors", config
-        )
+        convert_network("acoustic_decoder", block, state, "decoder.safetensors")
 
 
 def test_cli_round_trip_resamples_any_input(fixtures, case, tiny_dir, tmp_path, one_thread):

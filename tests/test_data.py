@@ -280,9 +280,10 @@ def test_synth_corpus_from_espeak_and_piper(tmp_path):
 
 
 def test_w2v_bert_stand_in_learns_phones(tmp_path, one_thread):
-    from maskgct.codecs.semantic import W2vBertFeatures
-    from maskgct.data.recipe import init_w2v_bert, train_w2v_bert_ctc
+    from maskgct.codecs.w2v_bert import W2vBertFeatures
+    from maskgct.data.recipe import init_w2v_bert
     from maskgct.data.synth import ESPEAK_VOICES, build_corpus
+    from maskgct.train.w2v_bert_ctc import train_w2v_bert_ctc
 
     build_corpus(tmp_path, ESPEAK_VOICES[:2], utts_per_speaker=4, dev_per_speaker=0, heldout=())
     folder = init_w2v_bert(tmp_path / "w2v_bert")

@@ -162,7 +162,7 @@ def _init_w2v_bert(args) -> int:
     init_w2v_bert(args.out_dir, args.hidden_size, args.num_layers, args.seed)
     print(f"{args.out_dir}: random w2v-BERT, {args.num_layers} layers of {args.hidden_size}")
     if args.ctc_data is not None:
-        from maskgct.data.recipe import train_w2v_bert_ctc
+        from maskgct.train.w2v_bert_ctc import train_w2v_bert_ctc
 
         result = train_w2v_bert_ctc(
             args.out_dir, args.ctc_data, args.ctc_layer, args.ctc_steps, args.ctc_lr, seed=args.seed

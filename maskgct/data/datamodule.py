@@ -18,10 +18,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from maskgct.audio import AudioError, audio_info, to_mono
+from maskgct.constants import PHONE_PAD_ID, SAMPLE_RATE
 from maskgct.data.datadir import read_datadir
 from maskgct.data.shards import FIELDS, TokenDump
 
-PHONE_PAD = 1023
 TOKEN_PAD = 0
 
 
@@ -179,7 +179,7 @@ def pad_sequences(arrays: list[np.ndarray], pad: int) -> tuple[torch.Tensor, tor
 def collate_tokens(items: list[dict]) -> dict:
     """Pad items into the token batch of the training contract (see ``conf/train.yaml``'s tasks)."""
     batch: dict = {"utt_ids": [item["utt"] for item in items]}
-    pads = {"phone_ids": PHONE_PAD, "semantic": TOKEN_PAD, "acoustic": TOKEN_PAD}
+    pads = {"phone_ids": PHONE_PAD_ID, "semantic": TOKEN_PAD, "acoustic": TOKEN_PAD}
     for field, pad in pads.items():
         if field not in items[0]:
             continue
@@ -336,7 +336,7 @@ class AudioDataModule(ResumableLoaderMixin, L.LightningDataModule):
         self,
         train_dir: str,
         valid_dir: str | None = None,
-        sample_rate: int = 24000,
+        sample_rate: int = SAMPLE_RATE,
         segment_seconds: float = 1.0,
         batch_size: int = 8,
         num_workers: int = 0,

@@ -27,10 +27,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from maskgct.audio import AudioError, audio_info
+from maskgct.constants import FRAME_RATE, PHONE_PAD_ID
 from maskgct.data.datadir import read_datadir
-from maskgct.data.datamodule import PHONE_PAD, FixedBatchSampler, ResumableLoaderMixin, pad_sequences
+from maskgct.data.datamodule import FixedBatchSampler, ResumableLoaderMixin, pad_sequences
 from maskgct.data.shards import TokenDump
-from maskgct.duration import FRAME_RATE
 from maskgct.text import texts_to_ids
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ class DurationPairDataset(Dataset):
 
 def collate_pairs(items: list[dict]) -> dict:
     """Pad pairs into a duration batch (see the module docstring)."""
-    phone_ids, phone_mask = pad_sequences([item["phone_ids"] for item in items], PHONE_PAD)
-    prompt_ids, prompt_mask = pad_sequences([item["prompt_phone_ids"] for item in items], PHONE_PAD)
+    phone_ids, phone_mask = pad_sequences([item["phone_ids"] for item in items], PHONE_PAD_ID)
+    prompt_ids, prompt_mask = pad_sequences([item["prompt_phone_ids"] for item in items], PHONE_PAD_ID)
     return {
         "utt_ids": [item["utt"] for item in items],
         "prompt_utt_ids": [item["prompt_utt"] for item in items],

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from maskgct.audio import AudioError, load_audio
+from maskgct.constants import SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.data.datadir import DataDir, read_datadir
 from maskgct.data.shards import ShardWriter, read_index
 
@@ -108,23 +109,19 @@ class TokenExtractor:
             if out["phone_ids"].size == 0:
                 raise Rejected("no phones in the transcript")
         if self.semantic is not None or self.acoustic is not None:
-            seconds = item.audio(16000).shape[0] / 16000
+            seconds = item.audio(SEMANTIC_SAMPLE_RATE).shape[0] / SEMANTIC_SAMPLE_RATE
             if seconds < self.config.min_seconds:
                 raise Rejected(f"too short: {seconds:.2f}s < {self.config.min_seconds}s")
             if seconds > self.config.max_seconds:
                 raise Rejected(f"too long: {seconds:.2f}s > {self.config.max_seconds}s")
         with self.torch.inference_mode():
             if self.semantic is not None:
-                wav = self.torch.from_numpy(item.audio(16000))
+                wav = self.torch.from_numpy(item.audio(SEMANTIC_SAMPLE_RATE))
                 out["semantic"] = self.semantic.tokenize(wav).cpu().numpy()
             if self.acoustic is not None:
-                wav = self.torch.from_numpy(item.audio(24000))[None, None].to(self.config.device)
+                wav = self.torch.from_numpy(item.audio(SAMPLE_RATE))[None, None].to(self.config.device)
                 out["acoustic"] = self.acoustic.encode(wav)[0].cpu().numpy()
         return out
-
-
-def build_token_extractor(config: TokenExtractorConfig) -> Callable[[Utterance], dict[str, np.ndarray]]:
-    return TokenExtractor(config)
 
 
 def utterances(data: DataDir) -> list[Utterance]:
@@ -206,7 +203,7 @@ def models_fingerprint(config: object) -> dict[str, str]:
 def extract(
     data_dir: str | Path,
     dump_dir: str | Path,
-    factory: Callable = build_token_extractor,
+    factory: Callable = TokenExtractor,
     factory_arg: object = None,
     nj: int = 1,
     shard_bytes: int = 256 << 20,

@@ -1,11 +1,8 @@
 """Recipe glue: the steps between trainings that turn trained networks into tools the next stage uses.
 
 * ``init_w2v_bert``: a small random-weight w2v-BERT folder. With no network the real w2v-bert-2.0 cannot be
-  fetched; a real run points at it.
-* ``train_w2v_bert_ctc``: teach such a stand-in phones (CTC on a data dir's transcripts) so that its
-  features are phonetic, as w2v-bert-2.0's layer 17 is. Random conformer features are not: quantised, they
-  change code almost every frame (3.7 % of frames repeat the previous code on the synthetic corpus), which
-  no text-to-semantic model can learn to predict.
+  fetched; a real run points at it. ``maskgct.train.w2v_bert_ctc`` then teaches it phones, so that its
+  features are phonetic, as w2v-bert-2.0's layer 17 is.
 * ``make_tokenizer``: w2v-BERT (or whisper) + statistics + trained semantic codec → a ``SemanticTokenizer``
   folder.
 * ``assemble``: tokenizer, acoustic (or mel) codec, T2S and both S2A models → one ``MaskGCT.from_pretrained``
@@ -18,6 +15,8 @@ import shutil
 from pathlib import Path
 
 import torch
+
+from maskgct.constants import SEMANTIC_SAMPLE_RATE
 
 
 def init_w2v_bert(out_dir: str | Path, hidden_size: int = 64, num_layers: int = 4, seed: int = 0) -> Path:
@@ -41,94 +40,9 @@ def init_w2v_bert(out_dir: str | Path, hidden_size: int = 64, num_layers: int = 
     model.save_pretrained(out_dir, safe_serialization=True)
     # w2v-bert-2.0's front end: 80 log-mel bins stacked in pairs (160 inputs), 16 kHz.
     SeamlessM4TFeatureExtractor(
-        feature_size=80, num_mel_bins=80, sampling_rate=16000, stride=2, padding_value=1.0
+        feature_size=80, num_mel_bins=80, sampling_rate=SEMANTIC_SAMPLE_RATE, stride=2, padding_value=1.0
     ).save_pretrained(out_dir)
     return out_dir
-
-
-def train_w2v_bert_ctc(
-    folder: str | Path,
-    data_dir: str | Path,
-    layer: int,
-    steps: int,
-    lr: float = 5e-3,
-    batch_size: int = 16,
-    seed: int = 0,
-    language: str = "en",
-) -> dict[str, float]:
-    """Train the w2v-BERT in ``folder`` (HF format, overwritten) with a CTC phone classifier on the output
-    of conformer layer ``layer``; the layers above it and the classifier are not kept. Returns the first and
-    last logged CTC loss and the final greedy phone error rate on (up to 256 of) the training data."""
-    from transformers import Wav2Vec2BertModel
-
-    from maskgct.codecs.w2v_bert import feature_extractor
-    from maskgct.data.datadir import read_datadir
-    from maskgct.data.extract import utterances
-    from maskgct.eval.asr import count_errors
-    from maskgct.t2s import PHONE_VOCAB_SIZE
-    from maskgct.text import texts_to_ids
-
-    torch.manual_seed(seed)
-    folder = Path(folder)
-    model = Wav2Vec2BertModel.from_pretrained(folder)
-    model.config.num_hidden_layers = layer
-    model.encoder.layers = model.encoder.layers[:layer]
-    extractor = feature_extractor(folder)
-    items = utterances(read_datadir(data_dir))
-    phones = texts_to_ids([item.text for item in items], language)
-    # The log-mel front end once per utterance (it normalises each utterance on its own, so padding later
-    # gives what a padded batch through the extractor gives).
-    fbanks = [
-        extractor(item.audio(16000), sampling_rate=16000, return_tensors="pt")["input_features"][0]
-        for item in items
-    ]
-    head = torch.nn.Linear(model.config.hidden_size, PHONE_VOCAB_SIZE + 1)  # last class: CTC blank
-    params = [*model.parameters(), *head.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-
-    def batch_logits(indices):
-        lengths = torch.tensor([len(fbanks[i]) for i in indices])
-        feats = torch.nn.utils.rnn.pad_sequence([fbanks[i] for i in indices], True, extractor.padding_value)
-        mask = (torch.arange(feats.shape[1])[None] < lengths[:, None]).long()
-        hidden = model(feats, attention_mask=mask).last_hidden_state
-        return head(hidden).log_softmax(-1), lengths
-
-    model.train()
-    losses = []
-    for _ in range(steps):
-        indices = torch.randint(len(items), (batch_size,)).tolist()
-        log_probs, lengths = batch_logits(indices)
-        targets = [torch.tensor(phones[i]) for i in indices]
-        loss = torch.nn.functional.ctc_loss(
-            log_probs.transpose(0, 1),
-            torch.cat(targets),
-            lengths,
-            torch.tensor([len(t) for t in targets]),
-            blank=PHONE_VOCAB_SIZE,
-            zero_infinity=True,
-        )
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    model.eval()
-    errors = words = 0
-    with torch.no_grad():
-        scored = min(len(items), 256)  # a sample is enough to report
-        for start in range(0, scored, batch_size):
-            indices = list(range(start, min(start + batch_size, scored)))
-            log_probs, lengths = batch_logits(indices)
-            for i, row, length in zip(indices, log_probs.argmax(-1), lengths, strict=True):
-                best = torch.unique_consecutive(row[:length])
-                best = best[best != PHONE_VOCAB_SIZE].tolist()
-                counts = count_errors([str(p) for p in phones[i]], [str(p) for p in best])
-                errors, words = errors + counts.errors, words + counts.reference_length
-    model.save_pretrained(folder, safe_serialization=True)
-    last = losses[-10:]
-    return {"first_loss": losses[0], "last_loss": sum(last) / len(last), "phone_error_rate": errors / words}
 
 
 def make_tokenizer(

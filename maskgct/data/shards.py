@@ -140,9 +140,6 @@ class TokenDump:
         state["_handles"] = {}
         return state
 
-    def length(self, index: int, field: str = "semantic") -> int:
-        return self.entries[index].spans[field][1]
-
     def _shard(self, shard: int):
         if shard not in self._handles:
             path = self.dump_dir / f"{self.shard_names[shard]}.safetensors"

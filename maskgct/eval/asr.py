@@ -53,8 +53,15 @@ class ErrorCounts:
         return self.errors / self.reference_length
 
 
-def count_errors(reference: list[str], hypothesis: list[str]) -> ErrorCounts:
-    """Levenshtein alignment of token lists; ties prefer substitutions, as jiwer does."""
+def error_counts(
+    hypothesis: str | list[str], reference: str | list[str], language: str = "en"
+) -> ErrorCounts:
+    """Levenshtein alignment of the hypothesis against the reference; ties prefer substitutions, as jiwer
+    does. Texts are normalised first (see :func:`normalize_text`); token lists are aligned as they are."""
+    if isinstance(reference, str):
+        reference = normalize_text(reference, language)
+    if isinstance(hypothesis, str):
+        hypothesis = normalize_text(hypothesis, language)
     if not reference:
         raise ValueError("the reference has no words after normalisation")
     rows, cols = len(reference) + 1, len(hypothesis) + 1
@@ -77,11 +84,6 @@ def count_errors(reference: list[str], hypothesis: list[str]) -> ErrorCounts:
             cost[i][j] = min(substitute, delete, insert, key=lambda c: c[0])
     _, subs, dels, ins = cost[-1][-1]
     return ErrorCounts(subs, dels, ins, len(reference))
-
-
-def error_counts(hypothesis_text: str, reference_text: str, language: str = "en") -> ErrorCounts:
-    """Normalise both texts and align them (see :func:`normalize_text`)."""
-    return count_errors(normalize_text(reference_text, language), normalize_text(hypothesis_text, language))
 
 
 class WhisperASR:

@@ -30,6 +30,7 @@ import torch
 from maskgct.api import MaskGCT
 from maskgct.audio import load_audio
 from maskgct.cli import report_error
+from maskgct.constants import SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.data.datadir import read_datadir
 from maskgct.eval.asr import error_counts, load_asr
 from maskgct.eval.audio import load_speech
@@ -43,7 +44,8 @@ def resynthesise(
     """The recording's semantic tokens → S2A (prompted like a clone) → codec: Float(L,) at 24 kHz."""
     with torch.no_grad():
         prompt = model.encode_prompt(prompt_wav, prompt_text)
-        semantic = model.tokenizer.tokenize(torch.from_numpy(load_audio(recording, 16000)).to(model.device))
+        wav = torch.from_numpy(load_audio(recording, SEMANTIC_SAMPLE_RATE))
+        semantic = model.tokenizer.tokenize(wav.to(model.device))
         generator = torch.Generator(model.device).manual_seed(seed)
         codes = model.semantic_to_acoustic(prompt, semantic, generator=generator)
         return model.codec.decode(codes[None])[0, 0].float().cpu().numpy()
@@ -51,7 +53,7 @@ def resynthesise(
 
 def round_trip(model: MaskGCT, recording: str) -> np.ndarray:
     """The recording through the acoustic codec (all its stages): Float(L,) at 24 kHz."""
-    wav = load_audio(recording, 24000)
+    wav = load_audio(recording, SAMPLE_RATE)
     wav = wav[: len(wav) // model.codec.hop_length * model.codec.hop_length]
     with torch.no_grad():
         codes = model.codec.encode(torch.from_numpy(wav).to(model.device)[None, None])
@@ -87,8 +89,8 @@ def diagnose(
         resynthesised = resynthesise(model, str(entry.prompt_wav), entry.prompt_text, gt_wav)
         wavs = (
             load_speech(str(clone_path)),
-            load_speech(resynthesised, 24000),
-            load_speech(round_trip(model, gt_wav), 24000),
+            load_speech(resynthesised, SAMPLE_RATE),
+            load_speech(round_trip(model, gt_wav), SAMPLE_RATE),
             load_speech(gt_wav),
         )
         versions = dict(zip(names, wavs, strict=True))
@@ -119,7 +121,10 @@ def diagnose(
         f"(max {np.mean(to_voices_max):.3f})"
     )
     if report is not None:
-        summary = json.loads((Path(report) / "summary.json").read_text())
+        path = Path(report) / "summary.json"
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict) or not {"n", "wer", "sim"} <= summary.keys():
+            raise ValueError(f"{path}: not the summary of `python -m maskgct.eval` with wer and sim")
         lines.append(f"all {summary['n']} clones: WER {summary['wer']:.3f}  SIM {summary['sim']:.3f}")
     return lines
 

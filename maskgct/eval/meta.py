@@ -35,6 +35,15 @@ def _resolve(path_text: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def generated_path(entry: MetaEntry, gen_dir: Path | None) -> Path:
+    """``<gen_dir>/<utt>.wav``; without ``gen_dir``, the ground truth itself (the 'GT' row of a table)."""
+    if gen_dir is None:
+        if entry.gt_wav is None:
+            raise MetaError(f"{entry.utt}: no generated folder given and the meta line has no gt_wav")
+        return entry.gt_wav
+    return gen_dir / f"{entry.utt}.wav"
+
+
 def read_meta(path: str | Path) -> list[MetaEntry]:
     """Read a meta list; raises :class:`MetaError` naming the line for malformed or duplicate lines.
 

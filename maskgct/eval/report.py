@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from maskgct.eval.audio import SAMPLE_RATE, load_speech
-from maskgct.eval.meta import MetaEntry
+from maskgct.eval.meta import MetaEntry, generated_path
 
 COLUMNS = (
     "utt",
@@ -132,8 +132,6 @@ def plot_report(
     """Histograms of the per-utterance metrics, then prompt/generated mel spectrograms of the worst lines."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
-
-    from maskgct.eval.runner import generated_path
 
     panels = [(key, label) for key, label in DISTRIBUTIONS if any(key in row for row in rows)]
     chosen = sorted(rows, key=lambda row: -row.get("wer", 0.0))[:SPECTROGRAMS]

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from maskgct.eval.asr import CHARACTER_LANGUAGES, DEFAULT_ASR_MODEL, load_asr, normalize_text
-from maskgct.eval.asr import count_errors as align_tokens
+from maskgct.eval.asr import CHARACTER_LANGUAGES, DEFAULT_ASR_MODEL, error_counts, load_asr, normalize_text
 from maskgct.eval.audio import SAMPLE_RATE, load_speech
-from maskgct.eval.meta import MetaEntry, read_meta
+from maskgct.eval.meta import MetaEntry, generated_path, read_meta
 from maskgct.eval.mos import dnsmos
+from maskgct.eval.report import write_report
 from maskgct.eval.speaker import DEFAULT_SPEAKER_MODEL, cosine, load_speaker_encoder
 
 METRICS = ("wer", "sim", "dnsmos")
@@ -23,17 +23,6 @@ TIMINGS_FILE = "timings.txt"
 
 class EvalError(ValueError):
     """An evaluation that cannot run: unknown metric, missing audio files, bad timings."""
-
-
-def generated_path(entry: MetaEntry, gen_dir: Path | None) -> Path:
-    """``<gen_dir>/<utt>.wav``; without ``gen_dir``, the ground truth itself (the 'GT' row of a table)."""
-    if gen_dir is None:
-        if entry.gt_wav is None:
-            raise EvalError(
-                f"{entry.utt}: no generated folder given and the meta line has no gt_wav to score"
-            )
-        return entry.gt_wav
-    return gen_dir / f"{entry.utt}.wav"
 
 
 def read_timings(path: str | Path) -> dict[str, float]:
@@ -131,9 +120,7 @@ def evaluate(
         if asr is not None:
             started = time.perf_counter()
             hypothesis = asr.transcribe(wav, language)
-            counts = align_tokens(
-                normalize_text(entry.target_text, language), normalize_text(hypothesis, language)
-            )
+            counts = error_counts(hypothesis, entry.target_text, language)
             metric_seconds["wer"] += time.perf_counter() - started
             row.update(
                 hypothesis=hypothesis,
@@ -165,8 +152,6 @@ def evaluate(
     summary["seconds_per_utt"] = {name: metric_seconds[name] / len(rows) for name in metrics}
     summary["model_load_seconds"] = {name: load_seconds[name] for name in ("wer", "sim") if name in metrics}
     if out_dir is not None:
-        from maskgct.eval.report import write_report
-
         write_report(Path(out_dir), rows, summary, entries, gen_dir)
     return summary
 
