@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -53,8 +53,8 @@ from maskgct.codecs.feature_stats import save_stats
 from maskgct.codecs.semantic import STATS_FILE, SemanticTokenizer
 from maskgct.codecs.semantic_codec import SemanticCodec, SemanticCodecConfig
 from maskgct.codecs.w2v_bert import W2vBertFeatures
-from maskgct.s2a import S2A
-from maskgct.t2s import T2S
+from maskgct.s2a import ONE_LAYER, S2A, S2AConfig
+from maskgct.t2s import T2S, T2SConfig
 
 # File of each network in the official snapshot.
 AMPHION_FILES = {
@@ -70,36 +70,17 @@ DEFAULT_SEMANTIC_LAYER = 17
 COPY_W2V_BERT_BELOW = 64 * 2**20
 
 
-def _s2a_block(layers: int, predict_layer_1: bool) -> dict:
-    return dict(
-        num_quantizer=layers, hidden_size=1024, num_layers=16, num_heads=16, codebook_size=1024,
-        cfg_scale=0.15, mask_layer_schedule="linear", cond_codebook_size=8192, cond_dim=1024,
-        predict_layer_1=predict_layer_1,
-    )  # fmt: skip
-
-
-# The released ``models/tts/maskgct/config/maskgct.json`` hyper-parameters (its ``model`` block).
+# The released ``maskgct.json`` hyper-parameters (its ``model`` block) in Amphion's schema: the network
+# configs' defaults, which are the release's (keys the networks ignore, such as ``cond_dim``, are left out).
 OFFICIAL_CONFIG = {
-    "t2s_model": dict(
-        hidden_size=1536, num_layers=16, num_heads=16, cfg_scale=0.15, cond_codebook_size=8192, cond_dim=1024
-    ),
-    "s2a_model": {"s2a_1layer": _s2a_block(1, True), "s2a_full": _s2a_block(12, False)},
-    "semantic_codec": dict(
-        codebook_size=8192, hidden_size=1024, codebook_dim=8, vocos_dim=384, vocos_intermediate_dim=2048,
-        vocos_num_layers=12,
-    ),
+    "t2s_model": asdict(T2SConfig()),
+    "s2a_model": {"s2a_1layer": asdict(S2AConfig(**ONE_LAYER)), "s2a_full": asdict(S2AConfig())},
+    "semantic_codec": asdict(SemanticCodecConfig()),
     "acoustic_codec": {
-        "encoder": dict(d_model=96, up_ratios=[3, 4, 5, 8], out_channels=256, use_tanh=False),
-        "decoder": dict(
-            in_channel=256, upsample_initial_channel=1536, up_ratios=[8, 5, 4, 3], num_quantizers=12,
-            codebook_size=1024, codebook_dim=8, quantizer_type="fvq", quantizer_dropout=0.5, commitment=0.25,
-            codebook_loss_weight=1.0, use_l2_normlize=True, codebook_type="euclidean", kmeans_init=False,
-            kmeans_iters=10, decay=0.8, eps=0.5, threshold_ema_dead_code=2, weight_init=False, use_vocos=True,
-            vocos_dim=512, vocos_intermediate_dim=4096, vocos_num_layers=30, n_fft=1920, hop_size=480,
-            padding="same",
-        ),
+        "encoder": asdict(AcousticEncoderConfig()),
+        "decoder": asdict(AcousticDecoderConfig()),
     },
-}  # fmt: skip
+}
 
 
 def model_block(config: dict, name: str) -> dict:
