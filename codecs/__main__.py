@@ -19,12 +19,13 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from maskgct.audio import load_audio
+from maskgct.checkpoint import read_safetensors
 from maskgct.cli import report_error
-from maskgct.codecs.acoustic_codec import SAMPLE_RATE, load_acoustic_codec
+from maskgct.codecs.acoustic_codec import load_acoustic_codec
+from maskgct.constants import SAMPLE_RATE
 
 
 def encode(args: argparse.Namespace) -> None:
@@ -52,10 +53,9 @@ def decode(args: argparse.Namespace) -> None:
     codec = load_acoustic_codec(args.model, args.device)
     if not Path(args.input).is_file():
         raise ValueError(f"codes file not found: {args.input}")
-    try:
-        codes = load_file(str(args.input))["codes"]
-    except (SafetensorError, OSError, KeyError) as err:
-        raise ValueError(f"{args.input} is not a codes file ({type(err).__name__}: {err})") from None
+    codes = read_safetensors(args.input).get("codes")
+    if codes is None:
+        raise ValueError(f"{args.input} is not a codes file (no 'codes' tensor)")
     if codes.ndim != 2:
         raise ValueError(f"{args.input}: codes must have shape (T, N), got {tuple(codes.shape)}")
     wav = codec.decode(codes[None].to(args.device))[0, 0]
