@@ -63,12 +63,18 @@ def parse_json(body: bytes) -> dict:
     return data
 
 
+def json_type(value) -> str:
+    """How a JSON value's type reads in an error message."""
+    names = {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return names.get(type(value), "an object")
+
+
 def number(data: dict, key: str, lo: float, hi: float, default):
     value = data.get(key, default)
     if value is default:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(f"{key} must be a number, not {type(value).__name__}", key)
+        raise RequestError(f"{key} must be a number, not {json_type(value)}", key)
     if not math.isfinite(value) or not lo <= value <= hi:
         raise RequestError(f"{key} must be between {lo:g} and {hi:g}, not {value!r}", key)
     return value
@@ -79,7 +85,7 @@ def integer(data: dict, key: str, lo: int, hi: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{key} must be an integer, not {type(value).__name__}", key)
+        raise RequestError(f"{key} must be an integer, not {json_type(value)}", key)
     if not lo <= value <= hi:
         raise RequestError(f"{key} must be between {lo} and {hi}, not {value}", key)
     return value
@@ -90,8 +96,9 @@ def text_field(data: dict, key: str, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str):
-        got = "missing" if value is None else f"a {type(value).__name__}"
-        raise RequestError(f"{key} must be a string ({got})", key)
+        raise RequestError(
+            f"{key} must be a string, not {'missing' if value is None else json_type(value)}", key
+        )
     return value
 
 
