@@ -134,13 +134,8 @@ class SemanticTokenizer(nn.Module):
         )
         return cls(features, SemanticCodec.load(directory), w2v_bert).to(device)
 
-    def save_pretrained(
-        self, directory: str | Path, source: str | None = None, w2v_bert: str | None = None
-    ) -> None:
-        """Write the folder; ``source`` overrides the stored pointer (w2v-BERT folder, whisper name).
-
-        ``w2v_bert`` is the former name of ``source`` (kept for existing callers).
-        """
+    def save_pretrained(self, directory: str | Path, source: str | None = None) -> None:
+        """Write the folder; ``source`` overrides the stored pointer (w2v-BERT folder, whisper name)."""
         directory = Path(directory)
         codec = self.codec
         if codec.decoder is not None:
@@ -149,7 +144,7 @@ class SemanticTokenizer(nn.Module):
                 {k: v for k, v in self.codec.state_dict().items() if not k.startswith("decoder.")}
             )
         save_network(codec, directory, CODEC_NAME)
-        source = source or w2v_bert or self.source
+        source = source or self.source
         if self.frontend == WhisperFeatures.frontend:
             save_stats(directory / WHISPER_STATS_FILE, self.features.mean, self.features.std**2)
             meta = {"frontend": self.frontend, "whisper": source, "output_layer": self.output_layer}

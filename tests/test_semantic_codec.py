@@ -144,7 +144,7 @@ def test_bad_and_unusual_input(tokenizer, case, tmp_path, fixtures):
 
 
 def test_save_and_load_pretrained(tokenizer, case, tmp_path, fixtures):
-    tokenizer.save_pretrained(tmp_path / "tok", w2v_bert=str(fixtures / "w2v_bert_tiny"))
+    tokenizer.save_pretrained(tmp_path / "tok", source=str(fixtures / "w2v_bert_tiny"))
     loaded = SemanticTokenizer.from_pretrained(tmp_path / "tok")
     assert loaded.codec.decoder is None and loaded.output_layer == TINY_LAYER
     assert torch.equal(loaded.tokenize(case["wav_16k"].numpy()), case["semantic_codes"][0])
