@@ -48,8 +48,8 @@ from maskgct.cli import report_error
 from maskgct.codecs.acoustic_codec import AcousticCodec, codec_networks
 from maskgct.codecs.acoustic_decoder import AcousticDecoder, AcousticDecoderConfig, amphion_state_dict
 from maskgct.codecs.acoustic_encoder import AcousticEncoder, AcousticEncoderConfig
-from maskgct.codecs.modules import fold_weight_norm
 from maskgct.codecs.feature_stats import save_stats
+from maskgct.codecs.modules import fold_weight_norm
 from maskgct.codecs.semantic import STATS_FILE, SemanticTokenizer
 from maskgct.codecs.semantic_codec import SemanticCodec, SemanticCodecConfig
 from maskgct.codecs.w2v_bert import W2vBertFeatures
