@@ -83,63 +83,18 @@ def evaluate(
     ``results.csv`` (one row per utterance), ``summary.md``, ``summary.json`` and ``report.png``.
     """
     entries = read_meta(meta) if isinstance(meta, (str, Path)) else list(meta)
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise EvalError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
     gen_dir = Path(gen_dir) if gen_dir is not None else None
-    if gen_dir is not None and not gen_dir.is_dir():
-        raise EvalError(f"generated audio folder not found: {gen_dir}")
-    _check_files(entries, gen_dir)
-    if "wer" in metrics:
-        for entry in entries:
-            if not normalize_text(entry.target_text, language):
-                raise EvalError(f"{entry.utt}: target text {entry.target_text!r} has no words to score")
+    _check_request(entries, gen_dir, metrics, language)
     if timings is None and gen_dir is not None and (gen_dir / TIMINGS_FILE).is_file():
         timings = gen_dir / TIMINGS_FILE
     if timings is not None and not isinstance(timings, dict):
         timings = read_timings(timings)
-
-    load_seconds = {}
-    started = time.perf_counter()
-    asr = load_asr(asr_model, device, asr_compute_type) if "wer" in metrics else None
-    load_seconds["wer"] = time.perf_counter() - started
-    started = time.perf_counter()
-    encoder = load_speaker_encoder(sim_model, device) if "sim" in metrics else None
-    load_seconds["sim"] = time.perf_counter() - started
-
-    metric_seconds: dict[str, float] = defaultdict(float)
-    prompt_embeddings: dict[Path, np.ndarray] = {}
+    scorer = Scorer(metrics, language, asr_model, sim_model, device, asr_compute_type)
     rows = []
     for entry in tqdm(entries, desc="evaluating", unit="utt", disable=not progress):
         wav = load_speech(generated_path(entry, gen_dir))
-        row: dict = {
-            "utt": entry.utt,
-            "gen_seconds": len(wav) / SAMPLE_RATE,
-            "target_text": entry.target_text,
-        }
-        if asr is not None:
-            started = time.perf_counter()
-            hypothesis = asr.transcribe(wav, language)
-            counts = error_counts(hypothesis, entry.target_text, language)
-            metric_seconds["wer"] += time.perf_counter() - started
-            row.update(
-                hypothesis=hypothesis,
-                wer=counts.rate,
-                substitutions=counts.substitutions,
-                deletions=counts.deletions,
-                insertions=counts.insertions,
-                ref_tokens=counts.reference_length,
-            )
-        if encoder is not None:
-            started = time.perf_counter()
-            if entry.prompt_wav not in prompt_embeddings:
-                prompt_embeddings[entry.prompt_wav] = encoder.embed(load_speech(entry.prompt_wav))
-            row["sim"] = cosine(encoder.embed(wav), prompt_embeddings[entry.prompt_wav])
-            metric_seconds["sim"] += time.perf_counter() - started
-        if "dnsmos" in metrics:
-            started = time.perf_counter()
-            row.update({f"dnsmos_{name}": score for name, score in dnsmos(wav).items()})
-            metric_seconds["dnsmos"] += time.perf_counter() - started
+        row = {"utt": entry.utt, "gen_seconds": len(wav) / SAMPLE_RATE, "target_text": entry.target_text}
+        row.update(scorer.score(entry, wav))
         if entry.gt_wav is not None:
             row["gt_seconds"] = len(load_speech(entry.gt_wav)) / SAMPLE_RATE
             row["dur_ratio"] = row["gen_seconds"] / row["gt_seconds"]
@@ -149,11 +104,82 @@ def evaluate(
         rows.append(row)
 
     summary = _summarise(rows, metrics, language, asr_model, sim_model)
-    summary["seconds_per_utt"] = {name: metric_seconds[name] / len(rows) for name in metrics}
-    summary["model_load_seconds"] = {name: load_seconds[name] for name in ("wer", "sim") if name in metrics}
+    summary["seconds_per_utt"] = {name: scorer.seconds[name] / len(rows) for name in metrics}
+    summary["model_load_seconds"] = {
+        name: scorer.load_seconds[name] for name in ("wer", "sim") if name in metrics
+    }
     if out_dir is not None:
         write_report(Path(out_dir), rows, summary, entries, gen_dir)
     return summary
+
+
+def _check_request(
+    entries: Sequence[MetaEntry], gen_dir: Path | None, metrics: Sequence[str], language: str
+) -> None:
+    """Refuse, before any model loads, what cannot be scored: unknown metrics, missing audio, no words."""
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise EvalError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    if gen_dir is not None and not gen_dir.is_dir():
+        raise EvalError(f"generated audio folder not found: {gen_dir}")
+    _check_files(entries, gen_dir)
+    if "wer" in metrics:
+        for entry in entries:
+            if not normalize_text(entry.target_text, language):
+                raise EvalError(f"{entry.utt}: target text {entry.target_text!r} has no words to score")
+
+
+class Scorer:
+    """The chosen metrics of one generated utterance: models loaded once, prompt embeddings cached, and
+    the seconds each metric takes (``load_seconds``, ``seconds``) kept for the summary."""
+
+    def __init__(
+        self,
+        metrics: Sequence[str],
+        language: str,
+        asr_model: str,
+        sim_model: str,
+        device: str,
+        asr_compute_type: str,
+    ):
+        self.metrics, self.language = metrics, language
+        self.load_seconds: dict[str, float] = {}
+        started = time.perf_counter()
+        self.asr = load_asr(asr_model, device, asr_compute_type) if "wer" in metrics else None
+        self.load_seconds["wer"] = time.perf_counter() - started
+        started = time.perf_counter()
+        self.encoder = load_speaker_encoder(sim_model, device) if "sim" in metrics else None
+        self.load_seconds["sim"] = time.perf_counter() - started
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.prompt_embeddings: dict[Path, np.ndarray] = {}
+
+    def score(self, entry: MetaEntry, wav: np.ndarray) -> dict:
+        """The metric columns of one row, for ``wav`` (16 kHz) generated for ``entry``."""
+        row: dict = {}
+        if self.asr is not None:
+            started = time.perf_counter()
+            hypothesis = self.asr.transcribe(wav, self.language)
+            counts = error_counts(hypothesis, entry.target_text, self.language)
+            self.seconds["wer"] += time.perf_counter() - started
+            row.update(
+                hypothesis=hypothesis,
+                wer=counts.rate,
+                substitutions=counts.substitutions,
+                deletions=counts.deletions,
+                insertions=counts.insertions,
+                ref_tokens=counts.reference_length,
+            )
+        if self.encoder is not None:
+            started = time.perf_counter()
+            if entry.prompt_wav not in self.prompt_embeddings:
+                self.prompt_embeddings[entry.prompt_wav] = self.encoder.embed(load_speech(entry.prompt_wav))
+            row["sim"] = cosine(self.encoder.embed(wav), self.prompt_embeddings[entry.prompt_wav])
+            self.seconds["sim"] += time.perf_counter() - started
+        if "dnsmos" in self.metrics:
+            started = time.perf_counter()
+            row.update({f"dnsmos_{name}": score for name, score in dnsmos(wav).items()})
+            self.seconds["dnsmos"] += time.perf_counter() - started
+        return row
 
 
 def _summarise(
