@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,7 @@ from maskgct.request import (
     check_prompt_seconds,
     load_prompt,
     phones_of,
+    sampling_options,
 )
 from maskgct.s2a import S2A, s2a_generate
 from maskgct.sampler import SamplingOptions
@@ -384,25 +385,3 @@ class PromptCache:
                 prompt, prompt_text, prompt_phone_ids=prompt_phone_ids, language=language
             )
         return self.prompts[key]
-
-
-def sampling_options(
-    steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature, num_layers: int = 12
-) -> SamplingOptions:
-    overrides = {
-        "t2s_steps": steps,
-        "s2a_steps": None if s2a_steps is None else tuple(int(s) for s in s2a_steps),
-        "t2s_cfg": cfg,
-        "s2a_cfg": s2a_cfg,
-        "t2s_temperature": temperature,
-        "s2a_temperature": s2a_temperature,
-    }
-    defaults = SamplingOptions().for_layers(num_layers)
-    options = replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
-    if options.t2s_steps < 1 or any(s < 1 for s in options.s2a_steps):
-        raise InputError("the number of decoding steps must be at least 1")
-    if options.t2s_cfg < 0 or options.s2a_cfg < 0:
-        raise InputError("cfg must be >= 0")
-    if options.t2s_temperature <= 0 or options.s2a_temperature <= 0:
-        raise InputError("temperature must be > 0")
-    return options

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from maskgct.audio import AudioError, check_audio, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError
 from maskgct.constants import MAX_SECONDS, PHONE_PAD_ID, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE, SILENCE_PEAK
-from maskgct.sampler import check_mode
+from maskgct.sampler import SamplingOptions, check_mode
 from maskgct.text import text_to_ids
 
 MIN_PROMPT_SECONDS = 1.0
@@ -27,6 +28,30 @@ def check_mode_arg(mode: str) -> None:
         check_mode(mode)
     except ValueError as err:
         raise InputError(str(err)) from None
+
+
+def sampling_options(
+    steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature, num_layers: int = 12
+) -> SamplingOptions:
+    """The official decoding settings for ``num_layers`` acoustic layers, with the given overrides (None:
+    the default), checked."""
+    overrides = {
+        "t2s_steps": steps,
+        "s2a_steps": None if s2a_steps is None else tuple(int(s) for s in s2a_steps),
+        "t2s_cfg": cfg,
+        "s2a_cfg": s2a_cfg,
+        "t2s_temperature": temperature,
+        "s2a_temperature": s2a_temperature,
+    }
+    defaults = SamplingOptions().for_layers(num_layers)
+    options = replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
+    if options.t2s_steps < 1 or any(s < 1 for s in options.s2a_steps):
+        raise InputError("the number of decoding steps must be at least 1")
+    if options.t2s_cfg < 0 or options.s2a_cfg < 0:
+        raise InputError("cfg must be >= 0")
+    if options.t2s_temperature <= 0 or options.s2a_temperature <= 0:
+        raise InputError("temperature must be > 0")
+    return options
 
 
 def phones_of(text: str | None, ids: Sequence[int] | None, language: str, what: str) -> list[int]:
