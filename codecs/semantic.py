@@ -29,7 +29,7 @@ from maskgct.audio import to_mono
 from maskgct.checkpoint import CheckpointError, save_network
 from maskgct.cli import report_error
 from maskgct.codecs.feature_stats import compute_stats, save_stats
-from maskgct.codecs.semantic_codec import CODEC_NAME, SemanticCodec
+from maskgct.codecs.semantic_codec import CODEC_NAME, SemanticCodec  # old checkpoints name it here
 from maskgct.codecs.w2v_bert import MIN_SAMPLES, W2V_BERT_LAYER, W2vBertFeatures
 from maskgct.codecs.whisper_features import WhisperFeatures
 from maskgct.constants import SEMANTIC_SAMPLE_RATE
