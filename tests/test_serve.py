@@ -120,7 +120,8 @@ def test_speech_equals_the_command_line_and_voices_survive_a_restart(
     # A new server over the same folder knows the voice (read from disk, not encoded again) and says the same.
     again = start(tts, server.config.voices_dir)
     try:
-        assert json.loads(call(again, "GET", "/health")[2]) == {"status": "ok", "queue": 0, "voices": 1}
+        health = json.loads(call(again, "GET", "/health")[2])
+        assert health["status"] == "ok" and health["queue"] == 0 and health["voices"] == 1
         status, _, wav_again = post_json(
             again, "/v1/audio/speech", {"input": TEXT, "voice": voice["id"], **FAST}
         )
@@ -245,3 +246,38 @@ def test_serve_command_reports_bad_options_in_one_line(tmp_path, capsys, checkpo
         assert serve_main([*argv, "--voices", str(tmp_path / "v")]) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_voice_conversion_equals_the_command_line(server, fixtures, checkpoint, tmp_path):
+    from maskgct.vc_cli import main as vc_main
+
+    voice = json.loads(
+        register(server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT)[2]
+    )
+    assert "convert" in json.loads(call(server, "GET", "/health")[2])["features"]
+    source = (fixtures / "prompt.wav").read_bytes()
+    out = tmp_path / "vc.wav"
+    argv = ["--checkpoint", str(checkpoint), "--source", str(fixtures / "prompt.wav"),
+            "--reference", str(fixtures / "prompt.wav"), "--seed", "3", "--mode", "fast",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert vc_main(argv) == 0
+    expected, _ = sf.read(out, dtype="int16")
+    assert abs(len(expected) - 2 * 24000) <= 1  # the source's 2 s (resampled from 22.05 kHz)
+    # The reference as a registered voice (its stored recording) or as an uploaded file: the same answer.
+    for fields in ({"voice": voice["id"]}, {"reference": source}):
+        body, content_type = multipart({"file": source, **fields, "seed": "3", "mode": "fast"})
+        status, kind, wav = call(server, "POST", "/v1/audio/convert", body, {"Content-Type": content_type})
+        assert (status, kind) == (200, "audio/wav"), wav
+        np.testing.assert_array_equal(sf.read(io.BytesIO(wav), dtype="int16")[0], expected)
+    for fields, status, message in (
+        ({"file": source}, 400, "give either voice"),
+        ({"file": source, "voice": voice["id"], "reference": source}, 400, "give either voice"),
+        ({"voice": voice["id"]}, 400, "the source recording is missing"),
+        ({"file": source, "voice": "nobody"}, 404, "unknown voice"),
+        ({"file": source, "voice": voice["id"], "seed": "-1"}, 400, "seed must be a non-negative integer"),
+        ({"file": source, "voice": voice["id"], "mode": "turbo"}, 400, "mode must be one of"),
+        ({"file": b"not audio", "voice": voice["id"]}, 400, "not a readable audio file"),
+    ):
+        body, content_type = multipart(fields)
+        got, _, data = call(server, "POST", "/v1/audio/convert", body, {"Content-Type": content_type})
+        assert got == status and message in json.loads(data)["error"]["message"], (fields.keys(), data)

@@ -7,10 +7,11 @@ request, then waits on the worker; a bad or failing request is answered and logg
 
 Routes::
 
-    GET  /health                  {"status": "ok", "queue": n, "voices": n}
+    GET  /health                  {"status": "ok", "queue": n, "voices": n, "features": [...]}
     GET  /v1/voices               {"object": "list", "data": [voice, ...]}
     POST /v1/voices               multipart form: file (audio), transcript, name → voice
     POST /v1/audio/speech         OpenAI-compatible JSON → audio (wav | flac | pcm)
+    POST /v1/audio/convert        multipart form: file (source), voice or reference → audio (``convert``)
     POST /v1/audio/spectrogram    audio file → PNG (the page's picture)
     GET  /  and /static/...       the page, when started with --ui
 """
@@ -26,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
+from maskgct.serve import convert
 from maskgct.serve.requests import AUDIO_FORMATS, RequestError, speech_request, voice_form
 from maskgct.serve.voices import UnknownVoice, VoiceStore, read_wav_bytes
 from maskgct.serve.worker import QueueFull, Worker
@@ -71,28 +73,33 @@ class Handler(BaseHTTPRequestHandler):
     server: MaskGCTServer
     protocol_version = "HTTP/1.1"
 
+    # path → handler method, per HTTP method; voice conversion only where maskgct.vc is installed.
+    ROUTES = {
+        "GET": {"/health": "health", "/v1/voices": "list_voices"},
+        "POST": {
+            "/v1/audio/speech": "speech",
+            "/v1/voices": "add_voice",
+            "/v1/audio/spectrogram": "spectrogram",
+        }
+        | ({"/v1/audio/convert": "convert_voice"} if convert.available() else {}),
+    }
+
     def do_GET(self) -> None:
-        self.dispatch({"/health": self.health, "/v1/voices": self.list_voices}, "GET")
+        self.dispatch("GET")
 
     def do_POST(self) -> None:
-        routes = {
-            "/v1/audio/speech": self.speech,
-            "/v1/voices": self.add_voice,
-            "/v1/audio/spectrogram": self.spectrogram,
-        }
-        self.dispatch(routes, "POST")
+        self.dispatch("POST")
 
-    def dispatch(self, routes: dict, method: str) -> None:
+    def dispatch(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
         try:
             if method == "GET" and path in STATIC and self.server.config.ui:
                 return self.static(STATIC[path])
-            if path not in routes:
-                other = {"GET": ("/health", "/v1/voices"), "POST": ("/v1/audio/speech", "/v1/voices")}
-                if any(path in paths for paths in other.values()):
+            if path not in self.ROUTES[method]:
+                if any(path in routes for routes in self.ROUTES.values()):
                     raise RequestError(f"{method} is not allowed on {path}", status=405)
                 raise RequestError(f"no such endpoint: {method} {path}", status=404)
-            routes[path]()
+            getattr(self, self.ROUTES[method][path])()
         except RequestError as err:
             self.send_error_json(err.status, str(err), err.param)
         except UnknownVoice as err:
@@ -107,10 +114,10 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------------------------------ routes
     def health(self) -> None:
-        self.send_json(
-            200,
-            {"status": "ok", "queue": self.server.worker.waiting, "voices": len(self.server.voices.list())},
-        )
+        server = self.server
+        features = ["speech", "voices"] + (["convert"] if convert.available() else [])
+        health = {"status": "ok", "queue": server.worker.waiting, "voices": len(server.voices.list())}
+        self.send_json(200, {**health, "features": features})
 
     def list_voices(self) -> None:
         self.send_json(200, {"object": "list", "data": self.server.voices.list()})
@@ -129,6 +136,12 @@ class Handler(BaseHTTPRequestHandler):
             return server.tts.clone_with_details(prompt, text=request.text, **request.clone_kwargs())
 
         result = server.run_job(synthesise)
+        data = encode_audio(result.audio, result.sample_rate, request.response_format)
+        self.send_bytes(200, data, AUDIO_FORMATS[request.response_format])
+
+    def convert_voice(self) -> None:
+        request = convert.convert_request(self.headers.get("Content-Type", ""), self.body())
+        result = self.server.run_job(lambda: convert.convert(self.server.tts, self.server.voices, request))
         data = encode_audio(result.audio, result.sample_rate, request.response_format)
         self.send_bytes(200, data, AUDIO_FORMATS[request.response_format])
 

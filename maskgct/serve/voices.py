@@ -115,6 +115,10 @@ class VoiceStore:
             self.cache[voice_id] = prompt
         return prompt
 
+    def recording(self, voice_id: str) -> tuple[np.ndarray, int]:
+        """The stored recording of a voice: float32 audio and its sample rate."""
+        return read_wav_bytes((self._folder(voice_id) / AUDIO_FILE).read_bytes())
+
     def list(self) -> list[dict]:
         voices = []
         for path in sorted(self.folder.glob(f"*/{VOICE_FILE}")):
