@@ -8,6 +8,7 @@ import numpy as np
 
 from maskgct.audio import AudioError, load_audio, to_mono
 
+# The rate of the metric models (whisper ASR, the speaker encoders, DNSMOS), not of any MaskGCT network.
 SAMPLE_RATE = 16000
 # A peak below -60 dBFS: nothing a listener or a model could hear as speech.
 SILENCE_PEAK = 1e-3
