@@ -2,8 +2,9 @@
 
 The test loads ``maskgct serve --ui``'s page, uploads the fixture prompt, asks for 1.5 s with a seed,
 waits for the audio element and checks the file the page offers for download: a 24 kHz wav of the asked
-length, equal to what the HTTP API returns for the voice the page registered. A screenshot is saved in the
-test's tmp folder. No browser is a failure, never a skip: ``make browser`` installs it.
+length, equal to what the HTTP API returns for the voice the page registered; then the same for the
+voice-conversion tab. Screenshots are saved in the test's tmp folder. No browser is a failure, never a
+skip: ``make browser`` installs it.
 """
 
 import base64
@@ -17,12 +18,21 @@ import numpy as np
 import pytest
 import soundfile as sf
 from pipeline_support import PROMPT_TEXT, convert_tiny
+from test_serve import multipart
 
 from maskgct.serve.server import MaskGCTServer, ServeConfig
 
 TEXT = "Rice is often served in round bowls."
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 # Reads the blob behind the download link (an object URL only the page can read) as base64.
+SOURCE_AS_SENT = """
+const done = arguments[arguments.length - 1];
+toWav(document.getElementById("source-file").files[0]).then((blob) => {
+  const reader = new FileReader();
+  reader.onload = () => done(reader.result.split(",")[1]);
+  reader.readAsDataURL(blob);
+});
+"""
 READ_DOWNLOAD = """
 const done = arguments[arguments.length - 1];
 fetch(document.getElementById("download").href).then((r) => r.blob()).then((blob) => {
@@ -66,7 +76,7 @@ def server(fixtures, tmp_path):
 
 def test_page_clones_a_voice_and_offers_the_result(browser, server, fixtures, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     url = "http://{}:{}".format(*server.server_address[:2])
     browser.get(url + "/")
@@ -94,3 +104,26 @@ def test_page_clones_a_voice_and_offers_the_result(browser, server, fixtures, tm
     request = urllib.request.Request(url + "/v1/audio/speech", json.dumps(body).encode(), method="POST")
     assert urllib.request.urlopen(request).read() == wav
     assert (tmp_path / "page.png").read_bytes().startswith(b"\x89PNG")
+
+    # The voice-conversion tab: the fixture prompt said again in the registered voice.
+    browser.find_element(By.CSS_SELECTOR, "input[name=task][value=convert]").click()
+    assert not find("text").is_displayed() and find("source-file").is_displayed()
+    find("source-file").send_keys(str(fixtures / "prompt.wav"))
+    Select(find("voice")).select_by_value(voice["id"])
+    find("generate").click()
+    WebDriverWait(browser, 120).until(
+        lambda b: "conversion" in find("status").text or "error" in find("status").text
+    )
+    browser.save_screenshot(str(tmp_path / "convert.png"))
+    assert find("status").text.startswith("done"), find("status").text
+    converted = base64.b64decode(browser.execute_async_script(READ_DOWNLOAD))
+    audio, rate = sf.read(io.BytesIO(converted), dtype="int16")
+    assert rate == 24000 and abs(len(audio) - 2 * 24000) <= 1 and np.abs(audio).max() > 0
+    # The same form sent by hand, with the source as the page encoded it, gets the same file.
+    source = base64.b64decode(browser.execute_async_script(SOURCE_AS_SENT))
+    fields = {"file": source, "voice": voice["id"].encode(), "seed": b"7", "mode": b"fast"}
+    body, content_type = multipart(fields)
+    request = urllib.request.Request(
+        url + "/v1/audio/convert", body, {"Content-Type": content_type}, method="POST"
+    )
+    assert urllib.request.urlopen(request).read() == converted

@@ -1,5 +1,7 @@
 // The page talks to the same server's HTTP API: POST /v1/voices registers the prompt once (its id is kept
 // for the same file and transcript), POST /v1/audio/speech makes the audio, POST /v1/audio/spectrogram draws it.
+// Where the server converts voices (GET /health lists "convert"), a second tab sends a source recording and
+// the voice to POST /v1/audio/convert.
 // Recordings and uploads are decoded by the browser and sent as 16-bit wav, so any format the browser
 // plays (webm/opus from the microphone included) reaches the server in one format it reads.
 "use strict";
@@ -71,6 +73,10 @@ async function voiceId() {
   return voice.id;
 }
 
+function task() {
+  return document.querySelector("input[name=task]:checked").value;
+}
+
 function speechRequest(voice) {
   const body = { input: $("text").value, voice, response_format: "wav", mode: $("mode").value };
   for (const [name, parse] of [["speed", parseFloat], ["duration", parseFloat], ["steps", parseInt], ["seed", parseInt]]) {
@@ -79,16 +85,34 @@ function speechRequest(voice) {
   return body;
 }
 
+async function speak() {
+  if (!$("text").value.trim()) throw new Error("write the text to speak");
+  const voice = await voiceId();
+  status("generating…");
+  const options = { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(speechRequest(voice)) };
+  return [await (await api("/v1/audio/speech", options)).blob(), `voice ${voice}`];
+}
+
+async function convert() {
+  const source = $("source-file").files[0];
+  if (!source) throw new Error("upload the source recording to convert");
+  const form = new FormData();
+  form.append("file", await toWav(source), "source.wav");
+  const prompt = $("prompt-file").files[0] || recorded;
+  if ($("voice").value) form.append("voice", $("voice").value);
+  else if (prompt) form.append("reference", await toWav(prompt), "reference.wav");
+  else throw new Error("choose a registered voice, upload a recording or record one");
+  for (const name of ["seed", "mode"]) if ($(name).value !== "") form.append(name, $(name).value);
+  status("converting…");
+  return [await (await api("/v1/audio/convert", { method: "POST", body: form })).blob(), "voice conversion"];
+}
+
 $("form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("generate").disabled = true;
   try {
-    const voice = await voiceId();
-    status("generating…");
     const started = performance.now();
-    const audio = await (await api("/v1/audio/speech", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(speechRequest(voice)),
-    })).blob();
+    const [audio, label] = await (task() === "convert" ? convert() : speak());
     if (lastUrl) URL.revokeObjectURL(lastUrl);
     lastUrl = URL.createObjectURL(audio);
     $("audio").src = lastUrl;
@@ -96,13 +120,20 @@ $("form").addEventListener("submit", async (event) => {
     $("result").hidden = false;
     const picture = await (await api("/v1/audio/spectrogram", { method: "POST", body: audio })).blob();
     $("spectrogram").src = URL.createObjectURL(picture);
-    status(`done in ${((performance.now() - started) / 1000).toFixed(1)} s (voice ${voice})`);
+    status(`done in ${((performance.now() - started) / 1000).toFixed(1)} s (${label})`);
   } catch (error) {
     status(`error: ${error.message}`, true);
   } finally {
     $("generate").disabled = false;
   }
 });
+
+for (const radio of document.querySelectorAll("input[name=task]")) {
+  radio.addEventListener("change", () => {
+    for (const el of document.querySelectorAll(".clone")) el.hidden = task() !== "clone";
+    for (const el of document.querySelectorAll(".convert")) el.hidden = task() !== "convert";
+  });
+}
 
 $("prompt-file").addEventListener("change", () => { $("voice").value = ""; });
 
@@ -132,3 +163,4 @@ $("record").addEventListener("click", async () => {
 });
 
 loadVoices().catch((error) => status(`error: ${error.message}`, true));
+api("/health").then(async (r) => { $("tabs").hidden = !(await r.json()).features.includes("convert"); });
