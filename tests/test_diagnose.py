@@ -56,3 +56,14 @@ def test_diagnose_hears_each_version_and_rejects_a_meta_without_recordings(fixtu
     assert main([*args, "--train-dir", str(tmp_path / "corpus" / "train")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no ground-truth recording" in err
+
+    # A report folder whose summary lacks the means: one error line before any model is loaded.
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "summary.json").write_text('{"n": 2}')
+    meta.write_text(
+        f"{target}|{train.text[prompt]}|{train.wav_scp[prompt]}|{train.text[target]}|{train.wav_scp[target]}\n"
+    )
+    bad = [*args, "--train-dir", str(tmp_path / "corpus" / "train"), "--report", str(tmp_path / "report")]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "not the summary" in err

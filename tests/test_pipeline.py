@@ -170,7 +170,9 @@ def test_bad_inputs_raise_one_clear_error(tts, fixtures, tmp_path):
         (dict(prompt=write_tone(tmp_path / "silent.wav", 2, amplitude=0)), AudioError, "silent"),
         (dict(prompt_text=None), InputError, "prompt text is missing"),
         (dict(text="   "), InputError, "text to speak is empty"),
-        (dict(text="..."), InputError, "nothing pronounceable"),
+        (dict(text="..."), InputError, "^text: .*nothing pronounceable"),
+        (dict(prompt_text="..."), InputError, "^prompt text: .*nothing pronounceable"),
+        (dict(prompt_text=" "), InputError, "^the prompt text is empty$"),
         (dict(mode="quick"), InputError, "mode"),
     ]
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt garbage")

@@ -69,6 +69,7 @@ def diagnose(
     missing = [e.utt for e in entries if not e.gt_wav]
     if missing:
         raise ValueError(f"{meta}: entry {missing[0]} has no ground-truth recording to compare with")
+    summary = read_summary(report) if report is not None else None
     model = MaskGCT.from_pretrained(checkpoint)
     asr, speaker = load_asr(), load_speaker_encoder()
     data = read_datadir(train_dir)
@@ -120,13 +121,18 @@ def diagnose(
         f"{np.mean(to_prompt):.3f}, to the {len(training_voices)} training voices {np.mean(to_voices):.3f} "
         f"(max {np.mean(to_voices_max):.3f})"
     )
-    if report is not None:
-        path = Path(report) / "summary.json"
-        summary = json.loads(path.read_text())
-        if not isinstance(summary, dict) or not {"n", "wer", "sim"} <= summary.keys():
-            raise ValueError(f"{path}: not the summary of `python -m maskgct.eval` with wer and sim")
+    if summary is not None:
         lines.append(f"all {summary['n']} clones: WER {summary['wer']:.3f}  SIM {summary['sim']:.3f}")
     return lines
+
+
+def read_summary(report: str) -> dict:
+    """``summary.json`` of ``python -m maskgct.eval`` in ``report``, checked before any model loads."""
+    path = Path(report) / "summary.json"
+    summary = json.loads(path.read_text())
+    if not isinstance(summary, dict) or not {"n", "wer", "sim"} <= summary.keys():
+        raise ValueError(f"{path}: not the summary of `python -m maskgct.eval` with wer and sim")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
