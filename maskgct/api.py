@@ -145,7 +145,7 @@ class MaskGCT:
     # ------------------------------------------------------------------------------------- checkpoints
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device = "cpu") -> MaskGCT:
-        """Load a checkpoint folder (see the module docstring), or a hub id downloaded when online."""
+        """Load a checkpoint folder (see ``maskgct.checkpoint``), or a hub id downloaded when online."""
         folder = resolve_checkpoint(path_or_hub_id)
         config = read_config(folder)
         tokenizer = SemanticTokenizer.from_pretrained(folder, device)
