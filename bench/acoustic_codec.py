@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 24000
@@ -28,9 +27,10 @@ SAMPLE_RATE = 24000
 
 def build_codec(size: str, device: str):
     from maskgct.codecs.acoustic_codec import AcousticCodec, AcousticCodecConfig
+    from maskgct.train.__main__ import model_config
 
-    model = yaml.safe_load((REPO / "conf" / "model" / f"acoustic_codec_{size}.yaml").read_text())
-    config = AcousticCodecConfig(encoder=model["encoder"], decoder=model["decoder"])
+    model = model_config(f"acoustic_codec_{size}")
+    config = AcousticCodecConfig(encoder=model.get("encoder", {}), decoder=model.get("decoder", {}))
     return AcousticCodec(config).to(device).eval()
 
 

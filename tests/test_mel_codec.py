@@ -29,10 +29,11 @@ from maskgct.codecs.hifigan import (
 )
 from maskgct.codecs.mel_codec import MelCodec, MelCodecConfig, PolyphaseResampler
 from maskgct.data.recipe import assemble
-from maskgct.train.__main__ import CONF_DIR, RngStateCallback
+from maskgct.train.__main__ import CONF_DIR, model_config
 from maskgct.train.mel_codec import MelCodecTask
+from maskgct.train.rng import RngStateCallback
 
-TINY = yaml.safe_load(open(f"{CONF_DIR}/model/mel_codec_tiny.yaml"))
+TINY = model_config("mel_codec_tiny")
 
 
 @pytest.fixture(scope="module")

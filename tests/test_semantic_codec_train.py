@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from train_support import quiet_trainer
 
 from maskgct.checkpoint import load_network, save_network
+from maskgct.train.__main__ import model_config
 from maskgct.train.semantic_codec import SemanticCodecTask
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -18,7 +19,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 def _tiny_task(**overrides) -> SemanticCodecTask:
     task_cfg = OmegaConf.load(CONF / "task" / "semantic_codec.yaml")
-    model = OmegaConf.to_container(OmegaConf.load(CONF / "model" / "semantic_codec_tiny.yaml"))
+    model = model_config("semantic_codec_tiny")
     task_cfg = OmegaConf.merge(task_cfg, {"lr": 3e-3, "warmup_steps": 5, **overrides})
     return instantiate(task_cfg, model=model, _recursive_=False)
 
@@ -110,6 +111,4 @@ def test_bad_batches_and_configs(fixtures):
     with pytest.raises(ValueError, match="100 channels"):
         task.batch_features({"features": torch.zeros(1, 8, 100)})
     with pytest.raises(ValueError, match="with_decoder"):
-        SemanticCodecTask(
-            model={**OmegaConf.load(CONF / "model" / "semantic_codec_tiny.yaml"), "with_decoder": False}
-        )
+        SemanticCodecTask(model={**model_config("semantic_codec_tiny"), "with_decoder": False})

@@ -1,6 +1,7 @@
 """Training entry point: every task runs on tiny configs, a SIGKILLed run resumes exactly, DDP over gloo."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from train_support import compose_cfg, write_token_dump
 
 from maskgct.checkpoint import load_network
 from maskgct.data.datadir import DataDir, write_datadir
-from maskgct.train.__main__ import build, init_weights, train
+from maskgct.train.__main__ import build, init_weights, model_config, train
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -288,3 +289,41 @@ class Payload:
 
     def __reduce__(self):
         return (Path.touch, (Path(self.path),))
+
+
+def test_model_configs_are_the_release_and_fixture_sizes(fixtures):
+    """The release's hyper-parameters live in the network configs' defaults; ``*_official`` adds nothing but
+    the 1-layer keys, ``*_tiny`` overlays it with the fixtures' sizes, and the converter's release config
+    derives from the same defaults. Checked against the release's and the fixtures' JSON."""
+    from maskgct.codecs.acoustic_decoder import AcousticDecoderConfig
+    from maskgct.codecs.acoustic_encoder import AcousticEncoderConfig
+    from maskgct.codecs.semantic_codec import SemanticCodecConfig
+    from maskgct.convert import OFFICIAL_CONFIG, model_block
+    from maskgct.s2a import S2AConfig
+    from maskgct.t2s import T2SConfig
+
+    networks = {
+        "t2s": (T2SConfig.from_amphion, lambda m: T2SConfig(**m)),
+        "s2a_1layer": (S2AConfig.from_amphion, lambda m: S2AConfig(**m)),
+        "s2a_full": (S2AConfig.from_amphion, lambda m: S2AConfig(**m)),
+        "semantic_codec": (SemanticCodecConfig.from_amphion, lambda m: SemanticCodecConfig(**m)),
+        "acoustic_encoder": (
+            AcousticEncoderConfig.from_amphion,
+            lambda m: AcousticEncoderConfig(**m.get("encoder", {})),
+        ),
+        "acoustic_decoder": (
+            AcousticDecoderConfig.from_amphion,
+            lambda m: AcousticDecoderConfig(**m.get("decoder", {})),
+        ),
+    }
+    release = json.loads((fixtures / "maskgct_full_config.json").read_text())["model"]
+    tiny = json.loads((fixtures / "tiny_config.json").read_text())["model"]
+    for name, (from_amphion, from_yaml) in networks.items():
+        task = name.replace("acoustic_encoder", "acoustic_codec").replace(
+            "acoustic_decoder", "acoustic_codec"
+        )
+        official = model_config(f"{task}_official")
+        expected = from_amphion(model_block(release, name))
+        assert from_amphion(model_block(OFFICIAL_CONFIG, name)) == expected, name
+        assert from_yaml(official) == expected, name
+        assert from_yaml(model_config(f"{task}_tiny")) == from_amphion(model_block(tiny, name)), name

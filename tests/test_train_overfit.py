@@ -5,19 +5,16 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from train_support import quiet_trainer, write_token_dump
+from train_support import compose_cfg, quiet_trainer, write_token_dump
 
 from maskgct.checkpoint import load_network, save_network
 from maskgct.data.datamodule import TokenDataModule
-from maskgct.train.__main__ import CONF_DIR
 
 
 def tiny_task(task: str):
-    model = OmegaConf.to_container(OmegaConf.load(f"{CONF_DIR}/model/{task}_tiny.yaml"))
-    model["cfg_scale"] = 0.0  # always give the prompt: memorising needs no unconditional case
-    task_cfg = OmegaConf.load(f"{CONF_DIR}/task/{task}.yaml")
-    task_cfg = OmegaConf.merge(task_cfg, {"lr": 3e-3, "warmup_steps": 10})
-    return instantiate(task_cfg, model=model, _recursive_=False, _convert_="all")
+    cfg = compose_cfg([f"task={task}", "task.lr=3e-3", "task.warmup_steps=10", "++model.cfg_scale=0.0"])
+    # cfg_scale 0: always give the prompt, memorising needs no unconditional case.
+    return instantiate(cfg.task, model=OmegaConf.to_container(cfg.model), _recursive_=False, _convert_="all")
 
 
 def accuracy(module, batch) -> float:

@@ -35,6 +35,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
@@ -171,6 +172,13 @@ def export(module: L.LightningModule, directory: Path, name: str) -> None:
         module.export(directory)
     else:
         save_network(module.net, directory, name)
+
+
+def model_config(name: str) -> dict:
+    """``conf/model/<name>.yaml`` merged onto its base (the sizes overlay their official or default model,
+    whose omitted keys are the network config's defaults), as plain containers: a task's ``model``."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return OmegaConf.to_container(compose(f"model/{name}").model, resolve=True)
 
 
 def task_name() -> str:
