@@ -8,7 +8,11 @@ server keeps serving.
 import http.client
 import io
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -281,3 +285,23 @@ def test_voice_conversion_equals_the_command_line(server, fixtures, checkpoint, 
         body, content_type = multipart(fields)
         got, _, data = call(server, "POST", "/v1/audio/convert", body, {"Content-Type": content_type})
         assert got == status and message in json.loads(data)["error"]["message"], (fields.keys(), data)
+
+
+def test_serve_command_serves_until_sigterm(checkpoint, tmp_path):
+    command = [sys.executable, "-m", "maskgct", "serve", "--checkpoint", str(checkpoint), "--port", "0",
+               "--ui", "--voices", str(tmp_path / "voices"), "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stderr.readline()  # printed once the port is bound
+        assert line.startswith(f"serving {checkpoint} on cpu at http://127.0.0.1:"), line
+        port = int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", "/health")
+        assert json.loads(connection.getresponse().read())["status"] == "ok"
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert process.wait(timeout=30) == 0 and time.monotonic() - started < 30
+        assert process.stderr.read().strip() == "stopped"
+    finally:
+        process.kill()
+        process.wait()

@@ -8,6 +8,7 @@ Bad options, a checkpoint that does not load or a port that is taken: one ``erro
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -71,13 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"serving {checkpoint} on {device} at http://{host}:{port}/v1{page} (Ctrl-C stops)", file=sys.stderr
     )
+    # A service manager stops with SIGTERM: finish the queued requests as for Ctrl-C, then exit 0.
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+    print("stopped", file=sys.stderr)
     return 0
+
+
+def interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
