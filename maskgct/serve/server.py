@@ -72,6 +72,7 @@ class MaskGCTServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: MaskGCTServer
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds a client may stall mid-request (or idle between kept-alive requests)
 
     # path → handler method, per HTTP method; voice conversion only where maskgct.vc is installed.
     ROUTES = {
