@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: browser serve bench-serve
 browser: ## Install chromium and chromium-driver with apt-get for the browser test (nothing when present)
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver)
+	  ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
 
 serve: install ## Serve the default model: the HTTP API and the web page on http://127.0.0.1:8000/
 	$(VENV)/bin/maskgct serve --ui
