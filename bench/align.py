@@ -13,6 +13,7 @@ times (a rough reference only).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import random
 import sys
 import time
@@ -23,7 +24,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from maskgct.align import MATCH_THRESHOLD, align_words  # noqa: E402
-from maskgct.data.synth import SENTENCES, Voice, _engine, available_voices, load_sentences  # noqa: E402
+from maskgct.data.synth import (  # noqa: E402
+    ESPEAK_VOICES,
+    SENTENCES,
+    EspeakSynth,
+    Voice,
+    _engine,
+    available_voices,
+    load_sentences,
+)
 
 VOICES = [
     "espeak_us_m1",
@@ -81,6 +90,63 @@ def corpus(per_voice: int, seed: int = 0):
             words = rng.choice(sentences)
             wav, spans, gaps = spliced(voices[name], words, rng)
             items.append(dict(voice=name, words=words, wav=wav, spans=spans, gaps=gaps))
+    return items
+
+
+class _Event(ctypes.Structure):
+    """espeak-ng's ``espeak_EVENT`` (speak_lib.h)."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms from the start of the text
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_int64),
+    ]
+
+
+class TimedEspeak(EspeakSynth):
+    """espeak-ng that also records when each word starts (its WORD events: the first phoneme of the word,
+    after any pause before it), so connected speech has known word onsets."""
+
+    def _collect(self, samples, count, events) -> int:
+        event = ctypes.cast(events, ctypes.POINTER(_Event))
+        i = 0
+        while event[i].type != 0:  # the list ends with espeakEVENT_LIST_TERMINATED
+            if event[i].type == 1:  # espeakEVENT_WORD
+                self.word_events.append((event[i].text_position - 1, event[i].audio_position / 1000))
+            i += 1
+        return super()._collect(samples, count, events)
+
+    def say(self, voice: Voice, words: list[str]):
+        """``(wav at 16 kHz, onset_s or None per word)``. espeak gives a short unstressed word ("a", "the")
+        no event of its own when it joins it to the next one; those words have no known onset."""
+        self.word_events = []
+        text = " ".join(words)
+        wav, rate = self(voice, text)
+        offsets = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
+        onsets = [None] * len(words)
+        for position, seconds in self.word_events:
+            word = int(np.searchsorted(offsets, position, side="right")) - 1
+            if onsets[word] is None:
+                onsets[word] = seconds
+        return librosa.resample(wav, orig_sr=rate, target_sr=16000), onsets
+
+
+def connected(per_voice: int, seed: int = 1):
+    """Whole sentences said by the espeak voices, with espeak's own word onsets."""
+    rng = random.Random(seed)
+    sentences = [s.split() for s in load_sentences(SENTENCES) if 4 <= len(s.split()) <= 12]
+    synth = TimedEspeak()
+    items = []
+    for voice in ESPEAK_VOICES:
+        for _ in range(per_voice):
+            words = rng.choice(sentences)
+            wav, onsets = synth.say(voice, words)
+            items.append(dict(voice=voice.speaker, words=words, wav=wav, onsets=onsets))
     return items
 
 
@@ -143,7 +209,8 @@ def align_whisper(wav, words):
     padded = np.pad(features, ((0, 0), (0, max(0, 3000 - frames))))[:, :3000]
     encoded = model.encode(padded)
     found = model.find_alignment(tok, [tok.encode(" " + " ".join(words))], encoded, frames)[0]
-    return [(w["start"], w["end"]) for w in found]
+    # Punctuation comes back as words of its own.
+    return [(w["start"], w["end"]) for w in found if any(c.isalnum() for c in w["word"])]
 
 
 METHODS = {"hama": align_hama, "pocketsphinx": align_pocketsphinx, "whisper": align_whisper}
@@ -153,7 +220,18 @@ def pct(values, q):
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-def measure(items, method):
+def onset_errors(item, predicted):
+    """``(|predicted start - espeak's onset| ms, True)`` for each word after the first whose onset and
+    whose previous word's onset are known (an onset without the previous one may belong to both)."""
+    onsets = item["onsets"]
+    return [
+        (abs(predicted[i][0] - onsets[i]) * 1000, True)
+        for i in range(1, len(onsets))
+        if onsets[i] is not None and onsets[i - 1] is not None
+    ]
+
+
+def measure(items, method, errors_of=boundary_errors):
     errors, failed, seconds = [], 0, 0.0
     per_voice = {}
     for item in items:
@@ -164,7 +242,7 @@ def measure(items, method):
         if spans is None or len(spans) != len(item["words"]):
             failed += 1
             continue
-        errs = boundary_errors(item, spans)
+        errs = errors_of(item, spans)
         errors += errs
         per_voice.setdefault(item["voice"], []).extend(e for e, _ in errs)
     return errors, failed, seconds, per_voice
@@ -215,24 +293,10 @@ def real_speech():
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--per-voice", type=int, default=8)
-    parser.add_argument("--methods", default="hama,pocketsphinx,whisper")
-    parser.add_argument("--no-real", action="store_true")
-    args = parser.parse_args()
-
-    t = time.perf_counter()
-    items = corpus(args.per_voice)
-    words = sum(len(i["words"]) for i in items)
-    took = time.perf_counter() - t
-    print(f"{len(items)} spliced utterances, {words} words, {len(VOICES)} voices ({took:.0f} s)\n")
-
-    print("word-boundary error (ms) | all: median p90 | words touching: median p90 | failed | s/utt")
-    for method in args.methods.split(","):
-        errors, failed, seconds, per_voice = measure(items, method)
+def error_table(title, items, methods, errors_of):
+    print(f"{title} | all: median p90 | words touching: median p90 | failed | s/utt")
+    for method in methods:
+        errors, failed, seconds, per_voice = measure(items, method, errors_of)
         every = [e for e, _ in errors]
         touching = [e for e, touch in errors if touch]
         print(
@@ -241,11 +305,31 @@ def main() -> int:
         )
         for voice, errs in per_voice.items():
             print(f"    {voice:16s} median {pct(errs, 50):6.1f}  p90 {pct(errs, 90):6.1f}  n {len(errs)}")
+    print()
 
-    print(
-        f"\nhama scores (per phone; MATCH_THRESHOLD {MATCH_THRESHOLD}) | whole: min median max | worst word"
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    for name, values in score_table(items).items():
+    parser.add_argument("--per-voice", type=int, default=6, help="utterances per voice in each test set")
+    parser.add_argument("--methods", default="hama,pocketsphinx,whisper")
+    parser.add_argument("--no-real", action="store_true")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+
+    t = time.perf_counter()
+    spliced_items, connected_items = corpus(args.per_voice), connected(args.per_voice)
+    for name, items in (("spliced", spliced_items), ("connected", connected_items)):
+        words = sum(len(i["words"]) for i in items)
+        print(f"{name}: {len(items)} utterances, {words} words, {len({i['voice'] for i in items})} voices")
+    print(f"(made in {time.perf_counter() - t:.0f} s)\n")
+
+    error_table("spliced, word start+end error (ms)", spliced_items, methods, boundary_errors)
+    error_table("connected espeak, word onset error (ms)", connected_items, methods, onset_errors)
+
+    print(f"hama scores (per phone; MATCH_THRESHOLD {MATCH_THRESHOLD}) | whole: min median max | worst word")
+    for name, values in score_table(spliced_items + connected_items).items():
         whole, worst = np.array(values).T
         print(
             f"{name:18s} | {whole.min():6.2f} {np.median(whole):6.2f} {whole.max():6.2f} | "

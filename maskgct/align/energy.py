@@ -29,6 +29,15 @@ class Energy:
     def frame(self, seconds: float) -> int:
         return int(np.clip(round(seconds / HOP_S), 0, len(self.db) - 1))
 
+    def quietest_near(self, seconds: float, radius_s: float) -> float:
+        """The time within ``seconds ± radius_s`` where the level is lowest; of points within 1 dB of that
+        level (e.g. a stretch of digital silence) the one nearest ``seconds``."""
+        centre, radius = self.frame(seconds), round(radius_s / HOP_S)
+        lo, hi = max(0, centre - radius), min(len(self.db), centre + radius + 1)
+        window = self.db[lo:hi]
+        quiet = lo + np.flatnonzero(window <= window.min() + 1.0)
+        return float(quiet[np.argmin(np.abs(quiet - centre))] * HOP_S)
+
 
 def energy(wav: np.ndarray, sample_rate: int) -> Energy:
     """The energy contour of ``wav`` ``(L,)``."""
@@ -59,13 +68,7 @@ def silent_runs(silent: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def snap_to_low_energy(wav: np.ndarray, sample_rate: int, seconds: float, radius_ms: float = 40.0) -> float:
-    """The time (s) within ``seconds ± radius_ms`` where ``wav`` ``(L,)`` is quietest (the nearest such
-    point when several are equally quiet, e.g. digital silence), to place an edit's edge on."""
-    contour = energy(wav, sample_rate)
-    centre = contour.frame(seconds)
-    radius = round(radius_ms / 1000 / HOP_S)
-    lo, hi = max(0, centre - radius), min(len(contour.db), centre + radius + 1)
-    window = contour.db[lo:hi]
-    quiet = np.flatnonzero(window <= window.min() + 1.0)  # within 1 dB of the minimum counts as equal
-    best = lo + quiet[np.argmin(np.abs(lo + quiet - centre))]
-    return float(np.clip(best * HOP_S, 0.0, len(wav) / sample_rate))
+    """The time (s) within ``seconds ± radius_ms`` where ``wav`` ``(L,)`` is quietest, to place an edit's
+    edge on (see :meth:`Energy.quietest_near`)."""
+    snapped = energy(wav, sample_rate).quietest_near(seconds, radius_ms / 1000)
+    return min(snapped, len(wav) / sample_rate)
