@@ -38,6 +38,17 @@ def reference_case(fixtures):
     return load
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(fixtures, tmp_path_factory) -> Path:
+    """The tiny snapshot converted once for the whole run (``pipeline_support.convert_tiny``).
+
+    Shared: read it, never write into it (copy it to a test's own folder first).
+    """
+    from pipeline_support import convert_tiny
+
+    return convert_tiny(fixtures, tmp_path_factory.mktemp("tiny_checkpoint"))
+
+
 @pytest.fixture
 def one_thread():
     """Run a parity test with one torch thread, as the reference fixtures were made."""

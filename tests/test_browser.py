@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 import soundfile as sf
-from pipeline_support import PROMPT_TEXT, convert_tiny
+from pipeline_support import PROMPT_TEXT
 from test_serve import multipart
 
 from maskgct.serve.server import MaskGCTServer, ServeConfig
@@ -62,10 +62,10 @@ def browser(tmp_path):
 
 
 @pytest.fixture
-def server(fixtures, tmp_path):
+def server(tiny_checkpoint, tmp_path):
     from maskgct import MaskGCT
 
-    tts = MaskGCT.from_pretrained(convert_tiny(fixtures, tmp_path / "model"))
+    tts = MaskGCT.from_pretrained(tiny_checkpoint)
     server = MaskGCTServer(("127.0.0.1", 0), tts, ServeConfig(tmp_path / "voices", ui=True))
     server.quiet = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from pipeline_support import build_snapshot, convert_tiny
+from pipeline_support import build_snapshot
 from safetensors.torch import load_file, save_file
 
 from maskgct.checkpoint import CheckpointError
@@ -91,7 +91,7 @@ def test_cli_converts_with_pt_statistics_and_reports_bad_layouts(fixtures, tmp_p
     assert "output layer 9 outside 1..4" in capsys.readouterr().err
 
 
-def test_small_w2v_bert_is_copied_into_the_checkpoint(fixtures, tmp_path):
-    out = convert_tiny(fixtures, tmp_path)
+def test_small_w2v_bert_is_copied_into_the_checkpoint(tiny_checkpoint):
+    out = tiny_checkpoint
     assert json.loads((out / "semantic_tokenizer.json").read_text())["w2v_bert"] == "w2v_bert"
     assert (out / "w2v_bert" / "model.safetensors").is_file()

@@ -4,14 +4,12 @@ import shutil
 
 import numpy as np
 import soundfile as sf
-from pipeline_support import convert_tiny
 
 from maskgct.data.synth import ESPEAK_VOICES, build_corpus
 from maskgct.eval.diagnose import main
 
 
-def test_diagnose_hears_each_version_and_rejects_a_meta_without_recordings(fixtures, tmp_path, capsys):
-    checkpoint = convert_tiny(fixtures, tmp_path)
+def test_diagnose_hears_each_version_and_rejects_a_meta_without_recordings(tiny_checkpoint, tmp_path, capsys):
     sets = build_corpus(
         tmp_path / "corpus", ESPEAK_VOICES[:1], utts_per_speaker=2, dev_per_speaker=0, heldout=()
     )
@@ -24,7 +22,7 @@ def test_diagnose_hears_each_version_and_rejects_a_meta_without_recordings(fixtu
     # The "clone" is the recording itself: whisper must hear it as well as the recording.
     (tmp_path / "gen").mkdir()
     shutil.copyfile(train.wav_scp[target], tmp_path / "gen" / f"{target}.wav")
-    args = ["--checkpoint", str(checkpoint), "--meta", str(meta), "--gen-dir", str(tmp_path / "gen")]
+    args = ["--checkpoint", str(tiny_checkpoint), "--meta", str(meta), "--gen-dir", str(tmp_path / "gen")]
     assert main([*args, "--train-dir", str(tmp_path / "corpus" / "train")]) == 0
     lines = capsys.readouterr().out.splitlines()
     wers = {line.split(": ")[0].split("  ", 2)[-1]: float(line.split()[1]) for line in lines if "WER" in line}

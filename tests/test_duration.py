@@ -182,13 +182,15 @@ def test_tiny_model_beats_the_phone_ratio_rule_on_heldout_voices(tmp_path, capsy
     assert scores["mae_log"] < MARGIN * scores["mae_log_rule"]
 
 
-def test_auto_duration_in_the_voice_clone_api(fixtures, tmp_path):
-    from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny
+def test_auto_duration_in_the_voice_clone_api(fixtures, tiny_checkpoint, tmp_path):
+    import shutil
+
+    from pipeline_support import PROMPT_TEXT, TARGET_TEXT
 
     from maskgct.api import MaskGCT
     from maskgct.text import text_to_ids
 
-    folder = convert_tiny(fixtures, tmp_path)
+    folder = shutil.copytree(tiny_checkpoint, tmp_path / "checkpoint")  # the shared one stays unchanged
     save_network(tiny_model(), folder, "duration")
     tts = MaskGCT.from_pretrained(folder)
     assert isinstance(tts.duration, DurationModel)

@@ -5,14 +5,14 @@ import sys
 
 import pytest
 import soundfile as sf
-from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny, write_tone
+from pipeline_support import PROMPT_TEXT, TARGET_TEXT, write_tone
 
 from maskgct.infer import main
 
 
 @pytest.fixture(scope="module")
-def checkpoint(fixtures, tmp_path_factory):
-    return convert_tiny(fixtures, tmp_path_factory.mktemp("infer"))
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 def run_cli(*args):

@@ -11,7 +11,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny
+from pipeline_support import PROMPT_TEXT, TARGET_TEXT
 from safetensors.torch import load_file
 from scipy.signal import resample_poly
 
@@ -272,10 +272,10 @@ def test_hydra_configs_build_tiny_and_default():
             assert task.net.num_quantizers == cfg.model.num_quantizers
 
 
-def test_maskgct_checkpoint_with_a_mel_codec(fixtures, tmp_path, one_thread):
+def test_maskgct_checkpoint_with_a_mel_codec(fixtures, tiny_checkpoint, tmp_path, one_thread):
     """``assemble`` swaps the tiny checkpoint's DAC codec for a mel codec of the same code layout; the
     pipeline loads it through ``load_acoustic_codec`` and clones with it."""
-    checkpoint = convert_tiny(fixtures, tmp_path / "convert")
+    checkpoint = tiny_checkpoint
     codec = tiny_codec(num_quantizers=12, codebook_size=64)
     codec.save_pretrained(tmp_path / "mel")
     out = assemble(tmp_path / "assembled", checkpoint, tmp_path / "mel", checkpoint, checkpoint, checkpoint)

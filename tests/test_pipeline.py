@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from pipeline_support import PROMPT_TEXT, TARGET_TEXT, convert_tiny, write_tone
+from pipeline_support import PROMPT_TEXT, TARGET_TEXT, write_tone
 from safetensors.torch import load_file
 
 import maskgct
@@ -19,8 +19,8 @@ from maskgct.text import text_to_ids
 
 
 @pytest.fixture(scope="module")
-def checkpoint(fixtures, tmp_path_factory):
-    return convert_tiny(fixtures, tmp_path_factory.mktemp("pipeline"))
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import uuid
 import numpy as np
 import pytest
 import soundfile as sf
-from pipeline_support import PROMPT_TEXT, convert_tiny, write_tone
+from pipeline_support import PROMPT_TEXT, write_tone
 
 from maskgct.infer import main as infer_main
 from maskgct.serve.__main__ import main as serve_main
@@ -30,8 +30,8 @@ FAST = {"duration": 1.5, "seed": 7, "steps": 2, "mode": "fast"}
 
 
 @pytest.fixture(scope="module")
-def checkpoint(fixtures, tmp_path_factory):
-    return convert_tiny(fixtures, tmp_path_factory.mktemp("serve"))
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

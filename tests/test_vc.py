@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from pipeline_support import convert_tiny, write_tone
+from pipeline_support import write_tone
 
 from maskgct.api import MaskGCT
 from maskgct.audio import load_audio, to_mono
@@ -22,8 +22,8 @@ OVERLAP = 1200  # the 50 ms crossfade at 24 kHz
 
 
 @pytest.fixture(scope="module")
-def checkpoint(fixtures, tmp_path_factory):
-    return convert_tiny(fixtures, tmp_path_factory.mktemp("vc"))
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
