@@ -74,6 +74,12 @@ class Decoding:
         check_mode(self.mode)
 
 
+def s2a_schedule(num_layers: int) -> tuple[int, ...]:
+    """The official S2A steps for ``num_layers`` acoustic layers: 25 for the first, 10 for the second, 1 for
+    each finer one (layer 0 by the 1-layer model, layers 1.. by the full model)."""
+    return (25, 10, *([1] * max(num_layers - 2, 0)))[:num_layers]
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     """The pipeline's decoding settings for both models; the defaults are the official pipeline's."""
@@ -82,18 +88,16 @@ class SamplingOptions:
     t2s_cfg: float = 2.5
     t2s_rescale_cfg: float = 0.75
     t2s_temperature: float = 0.9
-    # One entry per acoustic layer: layer 0 by the 1-layer model, layers 1.. by the full model (the release's
-    # 12 layers; ``for_layers`` fits the same schedule to a codec with another number).
-    s2a_steps: tuple[int, ...] = (25, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+    # One entry per acoustic layer, for the release codec's 12 (``for_layers`` fits another codec).
+    s2a_steps: tuple[int, ...] = s2a_schedule(12)
     s2a_cfg: float = 2.5
     s2a_rescale_cfg: float = 0.75
     s2a_temperature: float = 1.5
     filter_thres: float = 0.98
 
     def for_layers(self, num_layers: int) -> SamplingOptions:
-        """The default S2A schedule for ``num_layers`` acoustic layers: 25 steps for the first, 10 for the
-        second, 1 for each finer one."""
-        return replace(self, s2a_steps=(25, 10, *([1] * max(num_layers - 2, 0)))[:num_layers])
+        """These options with the official S2A schedule for ``num_layers`` acoustic layers."""
+        return replace(self, s2a_steps=s2a_schedule(num_layers))
 
     def t2s(self, mode: str = "reference", generator: torch.Generator | None = None) -> Decoding:
         """T2S's ``Decoding`` (its steps: ``t2s_steps``)."""
