@@ -2,6 +2,7 @@
 
 import csv
 import json
+import time
 
 import numpy as np
 import pytest
@@ -140,6 +141,64 @@ def test_normalisation_follows_seed_tts_eval():
     assert counts.errors == 4 and counts.rate == 2.0
     with pytest.raises(ValueError, match="no words"):
         error_counts("hello", "?!")
+
+
+def _counts(hypothesis, reference, **kwargs):
+    counts = error_counts(hypothesis, reference, **kwargs)
+    return counts.substitutions, counts.deletions, counts.insertions
+
+
+def test_wer_counts_by_hand():
+    assert _counts("a x c", "a b c") == (1, 0, 0)
+    assert _counts("a c", "a b c") == (0, 1, 0)
+    assert _counts("a b b c", "a b c") == (0, 0, 1)
+    assert _counts("", "a b c") == (0, 3, 0)
+    # two→too substituted, four deleted, seven inserted: the only alignment with three edits.
+    assert _counts("one too three five six seven", "One, two, three, four, five, six.") == (1, 1, 1)
+    assert error_counts("one too three five six seven", "one two three four five six").rate == 0.5
+    # Token lists (phones, ids) are aligned as given, without normalisation.
+    assert _counts(["AH", "B", "!"], ["AH", "B", "C"]) == (1, 0, 0)
+
+
+def test_wer_of_a_long_pair_is_fast():
+    # 1000 distinct words; every 10th substituted, 50 others deleted and 25 new words inserted, far apart,
+    # so the minimum alignment is exactly the edits made (the old pure-Python alignment took 3.7 s).
+    reference = [f"w{k}" for k in range(1000)]
+    hypothesis = []
+    for k, word in enumerate(reference):
+        if k % 10 == 0:
+            hypothesis.append(f"s{k}")
+        elif k % 20 == 5:
+            continue
+        else:
+            hypothesis.append(word)
+        if k % 40 == 27:
+            hypothesis.append(f"i{k}")
+    started = time.perf_counter()
+    counts = error_counts(" ".join(hypothesis), " ".join(reference))
+    seconds = time.perf_counter() - started
+    assert (counts.substitutions, counts.deletions, counts.insertions) == (100, 50, 25)
+    assert counts.reference_length == 1000 and counts.rate == pytest.approx(0.175)
+    assert seconds < 0.5, seconds
+
+
+def test_seed_tts_normalisation_differs_only_where_documented():
+    text = "Don’t stop—now, it's 5 €!"
+    # seed-tts-eval deletes ASCII and zhon (CJK, typographic) punctuation only, keeping the apostrophe.
+    assert normalize_text(text, normaliser="seed-tts") == ["dont", "stopnow", "it's", "5", "€"]
+    assert normalize_text(text) == ["don't", "stopnow", "it's", "5"]
+    assert normalize_text("你好，世界。「Hi」", "zh", "seed-tts") == ["你", "好", "世", "界", "H", "i"]
+    assert _counts("don't stop", "Don’t stop.") == (0, 0, 0)
+    assert _counts("don't stop", "Don’t stop.", normaliser="seed-tts") == (1, 0, 0)
+    with pytest.raises(ValueError, match="unknown normalisation"):
+        normalize_text("hello", normaliser="whisper")
+
+
+def test_cli_rejects_an_unknown_normalisation(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--meta", "meta.lst", "--normalise", "whisper"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'whisper'" in capsys.readouterr().err
 
 
 def test_meta_round_trip_and_errors(tmp_path):

@@ -5,16 +5,18 @@
 ``speaker_similarity(wav_a, wav_b)``. The heavy libraries load only when a metric needs them.
 """
 
-from maskgct.eval.asr import WhisperASR, error_counts, normalize_text, wer
+from maskgct.eval.asr import WhisperASR, wer
 from maskgct.eval.meta import MetaEntry, MetaError, meta_from_datadir, read_meta, write_meta
 from maskgct.eval.runner import METRICS, EvalError, evaluate
 from maskgct.eval.speaker import speaker_similarity
+from maskgct.eval.wer import NORMALISERS, error_counts, normalize_text
 
 __all__ = [
     "METRICS",
     "EvalError",
     "MetaEntry",
     "MetaError",
+    "NORMALISERS",
     "WhisperASR",
     "error_counts",
     "evaluate",

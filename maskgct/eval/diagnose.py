@@ -32,10 +32,11 @@ from maskgct.audio import load_audio
 from maskgct.cli import report_error
 from maskgct.constants import SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.data.datadir import read_datadir
-from maskgct.eval.asr import error_counts, load_asr
+from maskgct.eval.asr import load_asr
 from maskgct.eval.audio import load_speech
 from maskgct.eval.meta import read_meta
 from maskgct.eval.speaker import cosine, load_speaker_encoder
+from maskgct.eval.wer import error_counts
 
 
 def resynthesise(

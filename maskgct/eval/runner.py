@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from maskgct.eval.asr import CHARACTER_LANGUAGES, DEFAULT_ASR_MODEL, error_counts, load_asr, normalize_text
+from maskgct.eval.asr import DEFAULT_ASR_MODEL, load_asr
 from maskgct.eval.audio import SAMPLE_RATE, load_speech
 from maskgct.eval.meta import MetaEntry, generated_path, read_meta
 from maskgct.eval.mos import dnsmos
 from maskgct.eval.report import write_report
 from maskgct.eval.speaker import DEFAULT_SPEAKER_MODEL, cosine, load_speaker_encoder
+from maskgct.eval.wer import CHARACTER_LANGUAGES, DEFAULT_NORMALISER, error_counts, normalize_text
 
 METRICS = ("wer", "sim", "dnsmos")
 TIMINGS_FILE = "timings.txt"
@@ -74,22 +75,24 @@ def evaluate(
     asr_compute_type: str = "auto",
     timings: str | Path | dict[str, float] | None = None,
     progress: bool = True,
+    normaliser: str = DEFAULT_NORMALISER,
 ) -> dict:
     """Score every meta line's generated wav; returns the summary dict; with ``out_dir``, writes a report.
 
     ``metrics`` is any subset of ``("wer", "sim", "dnsmos")``; the duration ratio (generated / ``gt_wav``) is
     added for lines with a ground truth, and RTF (synthesis seconds / generated seconds) when ``timings`` (a
-    ``{utt: seconds}`` dict or file) is given or ``<gen_dir>/timings.txt`` exists. Report files:
-    ``results.csv`` (one row per utterance), ``summary.md``, ``summary.json`` and ``report.png``.
+    ``{utt: seconds}`` dict or file) is given or ``<gen_dir>/timings.txt`` exists. ``normaliser`` is the
+    WER text normalisation: ``"maskgct"`` or seed-tts-eval's ``"seed-tts"`` (see :mod:`maskgct.eval.wer`).
+    Report files: ``results.csv`` (one row per utterance), ``summary.md``, ``summary.json``, ``report.png``.
     """
     entries = read_meta(meta) if isinstance(meta, (str, Path)) else list(meta)
     gen_dir = Path(gen_dir) if gen_dir is not None else None
-    _check_request(entries, gen_dir, metrics, language)
+    _check_request(entries, gen_dir, metrics, language, normaliser)
     if timings is None and gen_dir is not None and (gen_dir / TIMINGS_FILE).is_file():
         timings = gen_dir / TIMINGS_FILE
     if timings is not None and not isinstance(timings, dict):
         timings = read_timings(timings)
-    scorer = Scorer(metrics, language, asr_model, sim_model, device, asr_compute_type)
+    scorer = Scorer(metrics, language, asr_model, sim_model, device, asr_compute_type, normaliser)
     rows = []
     for entry in tqdm(entries, desc="evaluating", unit="utt", disable=not progress):
         wav = load_speech(generated_path(entry, gen_dir))
@@ -104,6 +107,8 @@ def evaluate(
         rows.append(row)
 
     summary = _summarise(rows, metrics, language, asr_model, sim_model)
+    if "wer" in metrics:
+        summary["normaliser"] = normaliser
     summary["seconds_per_utt"] = {name: scorer.seconds[name] / len(rows) for name in metrics}
     summary["model_load_seconds"] = {
         name: scorer.load_seconds[name] for name in ("wer", "sim") if name in metrics
@@ -114,7 +119,11 @@ def evaluate(
 
 
 def _check_request(
-    entries: Sequence[MetaEntry], gen_dir: Path | None, metrics: Sequence[str], language: str
+    entries: Sequence[MetaEntry],
+    gen_dir: Path | None,
+    metrics: Sequence[str],
+    language: str,
+    normaliser: str,
 ) -> None:
     """Refuse, before any model loads, what cannot be scored: unknown metrics, missing audio, no words."""
     unknown = sorted(set(metrics) - set(METRICS))
@@ -125,7 +134,7 @@ def _check_request(
     _check_files(entries, gen_dir)
     if "wer" in metrics:
         for entry in entries:
-            if not normalize_text(entry.target_text, language):
+            if not normalize_text(entry.target_text, language, normaliser):
                 raise EvalError(f"{entry.utt}: target text {entry.target_text!r} has no words to score")
 
 
@@ -141,8 +150,9 @@ class Scorer:
         sim_model: str,
         device: str,
         asr_compute_type: str,
+        normaliser: str = DEFAULT_NORMALISER,
     ):
-        self.metrics, self.language = metrics, language
+        self.metrics, self.language, self.normaliser = metrics, language, normaliser
         self.load_seconds: dict[str, float] = {}
         started = time.perf_counter()
         self.asr = load_asr(asr_model, device, asr_compute_type) if "wer" in metrics else None
@@ -159,7 +169,7 @@ class Scorer:
         if self.asr is not None:
             started = time.perf_counter()
             hypothesis = self.asr.transcribe(wav, self.language)
-            counts = error_counts(hypothesis, entry.target_text, self.language)
+            counts = error_counts(hypothesis, entry.target_text, self.language, self.normaliser)
             self.seconds["wer"] += time.perf_counter() - started
             row.update(
                 hypothesis=hypothesis,
