@@ -197,6 +197,7 @@ class S2A(nn.Module):
         steps: Sequence[int],
         decoding: Decoding,
         first_layers: torch.Tensor | None = None,
+        acoustic_suffix: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate acoustic codes layer by layer (Amphion ``reverse_diffusion``).
 
@@ -208,19 +209,37 @@ class S2A(nn.Module):
         The unconditional pass drops only the acoustic prompt and keeps the semantic condition.
         Layers run one after another; each layer decodes with ``maskgct.sampler.decode_layer``.
         Returns Long(B, T, Q).
+
+        Infilling (speech editing): ``acoustic_suffix`` Long(B, Ts, >=Q) are fixed codes after the target;
+        ``semantic`` then covers prompt ++ target ++ suffix (T = L - Ta - Ts) and the input rows are
+        ``[prompt | target | suffix]``, the suffix rows built like the prompt's (every layer visible). The
+        unconditional pass still sees the target alone. Without a suffix the computation is unchanged.
         """
         num_q = self.config.num_quantizer
         if len(steps) != num_q:
             raise ValueError(f"steps needs one entry per layer ({num_q}), got {len(steps)}")
-        if semantic.dim() != 2 or acoustic_prompt.dim() != 3 or acoustic_prompt.shape[-1] < num_q:
-            raise ValueError(f"semantic must be (B, L) and acoustic_prompt (B, Ta, >= {num_q})")
+        if acoustic_suffix is None:
+            acoustic_suffix = acoustic_prompt[:, :0]
+        if (
+            semantic.dim() != 2
+            or acoustic_prompt.dim() != 3
+            or acoustic_prompt.shape[-1] < num_q
+            or acoustic_suffix.dim() != 3
+            or acoustic_suffix.shape[-1] < num_q
+        ):
+            raise ValueError(
+                f"semantic must be (B, L), acoustic_prompt (B, Ta, >= {num_q}) and acoustic_suffix "
+                f"(B, Ts, >= {num_q})"
+            )
         check_ids("semantic", semantic, self.config.cond_codebook_size)
         check_ids("acoustic_prompt", acoustic_prompt, self.config.codebook_size)
+        check_ids("acoustic_suffix", acoustic_suffix, self.config.codebook_size)
         batch, prompt_len = semantic.shape[0], acoustic_prompt.shape[1]
-        target_len = semantic.shape[1] - prompt_len
+        target_len = semantic.shape[1] - prompt_len - acoustic_suffix.shape[1]
         if target_len < 1:
             raise ValueError(
-                f"semantic ({semantic.shape[1]}) must be longer than the acoustic prompt ({prompt_len})"
+                f"semantic ({semantic.shape[1]}) must be longer than the acoustic prompt ({prompt_len}) "
+                f"and suffix ({acoustic_suffix.shape[1]}) together"
             )
         est, device = self.diff_estimator, semantic.device
         codes = torch.zeros(batch, target_len, num_q, dtype=torch.long, device=device)
@@ -236,6 +255,7 @@ class S2A(nn.Module):
         cond = self.cond_emb(semantic)
         # The prompt rows are the same for every layer: sum over q in order from the int 0 (as the reference).
         prompt = sum(emb(acoustic_prompt[:, :, q]) for q, emb in enumerate(self.token_emb))
+        suffix = sum(emb(acoustic_suffix[:, :, q]) for q, emb in enumerate(self.token_emb))
         mask_token = self.mask_emb.weight[:1][:, None, :]
         rows, uncond_rows = slice(prompt_len, prompt_len + target_len), slice(0, target_len)
         for layer in range(done, num_q):
@@ -244,9 +264,7 @@ class S2A(nn.Module):
             # Constant within a layer; the unconditional pass feeds the sliced condition through the MLP.
             cond_h = est.cond_mlp(layer_cond)
             uncond_h = (
-                est.cond_mlp(layer_cond[:, prompt_len:, :])
-                if decoding.mode == "reference"
-                else cond_h[:, prompt_len:]
+                est.cond_mlp(layer_cond[:, rows, :]) if decoding.mode == "reference" else cond_h[:, rows]
             )
             above = mask_token * float(num_q - 1 - layer)
 
@@ -256,7 +274,7 @@ class S2A(nn.Module):
                 mask = mask[..., None]
                 target = cum + mask * mask_token + (~mask) * embedding(seq)
                 target = target + above
-                cond_input = torch.cat([prompt, target], dim=1) + cond_h
+                cond_input = torch.cat([prompt, target, suffix], dim=1) + cond_h
                 return guided_passes(est, cond_input, target + uncond_h, t, rows, uncond_rows, decoding)
 
             seq = decode_layer(
@@ -275,13 +293,18 @@ def s2a_generate(
     acoustic_prompt: torch.Tensor,
     steps: Sequence[int],
     decoding: Decoding,
+    acoustic_suffix: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Coarse-to-fine acoustic generation (Amphion ``semantic2acoustic``).
 
-    semantic: Long(B, L) = prompt semantic ++ generated semantic; acoustic_prompt: Long(B, Ta, Q).
+    semantic: Long(B, L) = prompt semantic ++ generated semantic (++ the suffix's semantic when infilling);
+    acoustic_prompt: Long(B, Ta, Q); acoustic_suffix: Long(B, Ts, Q) fixed codes after the target, or None.
     The 1-layer model decodes layer 0 with ``steps[0]`` steps; the full model then decodes layers 1..Q-1 with
     ``steps[1:]`` (single-step layers sample at tau = 0.2). The official pipeline's settings:
-    ``SamplingOptions().s2a_steps`` and ``.s2a()``. Returns Long(B, L - Ta, Q) codes for the acoustic decoder.
+    ``SamplingOptions().s2a_steps`` and ``.s2a()``. Returns Long(B, L - Ta - Ts, Q) codes for the acoustic
+    decoder.
     """
-    layer0 = s2a_1layer.generate(semantic, acoustic_prompt, list(steps[:1]), decoding)
-    return s2a_full.generate(semantic, acoustic_prompt, list(steps), decoding, layer0)
+    layer0 = s2a_1layer.generate(
+        semantic, acoustic_prompt, list(steps[:1]), decoding, acoustic_suffix=acoustic_suffix
+    )
+    return s2a_full.generate(semantic, acoustic_prompt, list(steps), decoding, layer0, acoustic_suffix)

@@ -157,6 +157,7 @@ class T2S(nn.Module):
         target_len: int,
         steps: int,
         decoding: Decoding,
+        suffix_semantic: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate target semantic tokens (Amphion ``reverse_diffusion``).
 
@@ -165,21 +166,34 @@ class T2S(nn.Module):
         ``SamplingOptions().t2s_steps`` and ``.t2s()``). Reference mode reproduces the reference's tokens for
         a seed of the generator; see ``maskgct.sampler``. The unconditional pass sees the target alone (no
         phones, no prompt). Returns Long(B, T).
+
+        Infilling (speech editing): ``suffix_semantic`` Long(B, Ts) are fixed tokens after the target, so
+        the input is ``[phones | prompt | target | suffix]`` and the phones are those of the whole text
+        (prompt words, new words, suffix words); the target rows stay where they are, so without a suffix
+        the computation is the prefix-only one exactly.
         """
         check_ids("phone_ids", phone_ids, PHONE_VOCAB_SIZE)
         check_ids("prompt_semantic", prompt_semantic, self.config.cond_codebook_size)
+        if suffix_semantic is None:
+            suffix_semantic = prompt_semantic[:, :0]
+        check_ids("suffix_semantic", suffix_semantic, self.config.cond_codebook_size)
         if (
             phone_ids.dim() != 2
             or prompt_semantic.dim() != 2
-            or phone_ids.shape[0] != prompt_semantic.shape[0]
+            or suffix_semantic.dim() != 2
+            or not phone_ids.shape[0] == prompt_semantic.shape[0] == suffix_semantic.shape[0]
         ):
-            raise ValueError("phone_ids and prompt_semantic must be (B, P) and (B, Tp) with the same B")
+            raise ValueError(
+                "phone_ids, prompt_semantic and suffix_semantic must be (B, P), (B, Tp) and (B, Ts) "
+                "with the same B"
+            )
         if target_len < 1:
             raise ValueError(f"target_len must be >= 1, got {target_len}")
         batch = phone_ids.shape[0]
         # Step-invariant inputs are computed once (same shapes as the reference's per-step calls: identical).
         phones = self.diff_estimator.cond_mlp(self.phone_emb(phone_ids))
         prompt = self.cond_emb(prompt_semantic)
+        suffix = self.cond_emb(suffix_semantic)
         mask_token = self.mask_emb.weight[:1][:, None, :]
         cum = torch.zeros(batch, target_len, self.config.hidden_size, device=phone_ids.device)
         skip = phones.shape[1] + prompt.shape[1]
@@ -188,7 +202,7 @@ class T2S(nn.Module):
         def hidden_fn(seq, mask, t):
             mask = mask[..., None]
             target = cum + mask * mask_token + (~mask) * self.cond_emb(seq)
-            cond_input = torch.cat([phones, prompt, target], dim=1)
+            cond_input = torch.cat([phones, prompt, target, suffix], dim=1)
             return guided_passes(self.diff_estimator, cond_input, target, t, rows, uncond_rows, decoding)
 
         return decode_layer(hidden_fn, self.to_logit, batch, target_len, steps, decoding, phone_ids.device)

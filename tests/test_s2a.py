@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from maskgct.checkpoint import CheckpointError
 from maskgct.s2a import S2A, S2AConfig, s2a_generate
-from maskgct.sampler import Decoding, SamplingOptions
+from maskgct.sampler import Decoding, SamplingOptions, gumbel_noise, top_k_filter
 
 
 def load_model(fixtures, kind):
@@ -93,3 +93,69 @@ def test_generate_rejects_bad_input(models):
         full.generate(semantic[:, :6], prompt, [1] * 12, decoding)
     with pytest.raises(ValueError, match="acoustic_prompt must lie in"):
         full.generate(semantic, prompt + 64, [1] * 12, decoding)
+
+
+def test_infill_samples_the_training_forward_with_the_suffix_after_the_target(models):
+    """One unguided step of the 1-layer model against its training forward (parity-tested above) on
+    ``[prompt | masked | suffix]`` codes, conditioned on the semantic tokens of all three."""
+    one_layer, _ = models
+    g = torch.Generator().manual_seed(0)
+    semantic = torch.randint(0, 512, (2, 15), generator=g)
+    prompt, suffix = (
+        torch.randint(0, 64, (2, 5, 12), generator=g),
+        torch.randint(0, 64, (2, 4, 12), generator=g),
+    )
+
+    def run(suffix):
+        decoding = Decoding(0.0, 0.0, 1.0, 0.98, "reference", torch.Generator().manual_seed(5))
+        return one_layer.generate(semantic, prompt, [1], decoding, acoustic_suffix=suffix)
+
+    out = run(suffix)
+    with torch.no_grad():
+        masked = one_layer.mask_emb.weight[:1][None].expand(2, 6, -1)
+        emb = one_layer.token_emb[0]
+        x = torch.cat([emb(prompt[..., 0]), masked, emb(suffix[..., 0])], dim=1)
+        logits = one_layer(x, torch.ones(2), one_layer.condition(semantic, 0), 0)[:, 5:11]
+        filtered = top_k_filter(logits, 0.98)
+    expected = (filtered / 0.2 + gumbel_noise(filtered, torch.Generator().manual_seed(5))).argmax(dim=-1)
+    assert out.shape == (2, 6, 1) and torch.equal(out[..., 0], expected)
+    assert not torch.equal(run((suffix + 3) % 64), out)
+
+
+@pytest.mark.parametrize("mode", ["reference", "fast"])
+def test_an_empty_suffix_is_the_prefix_only_path(models, reference_case, one_thread, mode):
+    case, meta = reference_case("s2a_sample")
+    torch.manual_seed(meta["seed"])
+    decoding = Decoding(meta["cfg"], meta["rescale_cfg"], meta["temp"], meta["filter_thres"], mode)
+    prompt = case["acoustic_prompt_codes"]
+    codes = s2a_generate(
+        *models, case["combine_semantic_code"], prompt, meta["n_timesteps"], decoding, prompt[:, :0]
+    )
+    assert torch.equal(codes, case["predict_full"])
+
+
+def test_coarse_to_fine_infill_agrees_across_modes(models):
+    """Both models with a suffix, guided; fast mode reuses the conditional MLP rows of the target only."""
+    g = torch.Generator().manual_seed(1)
+    semantic = torch.randint(0, 512, (1, 20), generator=g)
+    prompt, suffix = (
+        torch.randint(0, 64, (1, 6, 12), generator=g),
+        torch.randint(0, 64, (1, 5, 12), generator=g),
+    )
+    steps = SamplingOptions().for_layers(12).s2a_steps
+    runs = [
+        s2a_generate(
+            *models,
+            semantic,
+            prompt,
+            steps,
+            SamplingOptions().s2a(mode, torch.Generator().manual_seed(2)),
+            suffix,
+        )
+        for mode in ("reference", "fast")
+    ]
+    assert runs[0].shape == (1, 9, 12) and torch.equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match="prompt .* and suffix .* together"):
+        models[1].generate(
+            semantic[:, :11], prompt, [1] * 12, SamplingOptions().s2a(), acoustic_suffix=suffix
+        )

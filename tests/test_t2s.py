@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from maskgct.checkpoint import CheckpointError
-from maskgct.sampler import Decoding, SamplingOptions
+from maskgct.sampler import Decoding, SamplingOptions, gumbel_noise, top_k_filter
 from maskgct.t2s import T2S, T2SConfig
 
 
@@ -97,3 +97,56 @@ def test_generate_rejects_bad_input(t2s):
         SamplingOptions().t2s(mode="quick")
     with pytest.raises(ValueError, match="at least 3 tokens"):
         t2s.mask_tokens(torch.zeros(1, 2, dtype=torch.long), torch.ones(1))
+
+
+def one_step_unguided(seed: int) -> Decoding:
+    """One step, no guidance: the tokens are a single draw from the logits of one network pass."""
+    return Decoding(0.0, 0.0, 1.0, 0.98, "reference", torch.Generator().manual_seed(seed))
+
+
+def test_infill_samples_the_training_forward_with_the_suffix_after_the_target(t2s):
+    """Infilling against the training forward (parity-tested above) on ``[prompt | masked | suffix]``: the
+    suffix is context at the rows after the target, and the target rows keep their positions."""
+    g = torch.Generator().manual_seed(0)
+    phones = torch.randint(0, 363, (2, 9), generator=g)
+    prompt, suffix = torch.randint(0, 512, (2, 5), generator=g), torch.randint(0, 512, (2, 4), generator=g)
+    out = t2s.generate(phones, prompt, 6, 1, one_step_unguided(5), suffix_semantic=suffix)
+    with torch.no_grad():
+        masked = t2s.mask_emb.weight[:1][None].expand(2, 6, -1)
+        x = torch.cat([t2s.cond_emb(prompt), masked, t2s.cond_emb(suffix)], dim=1)
+        filtered = top_k_filter(t2s(x, torch.ones(2), None, phones, None)[:, 5:11], 0.98)
+    expected = (filtered / 0.2 + gumbel_noise(filtered, torch.Generator().manual_seed(5))).argmax(dim=-1)
+    assert out.shape == (2, 6) and torch.equal(out, expected)
+    # The suffix is attended to: another suffix gives other tokens from the same draws.
+    other = t2s.generate(phones, prompt, 6, 1, one_step_unguided(5), suffix_semantic=(suffix + 7) % 512)
+    assert not torch.equal(other, out)
+
+
+@pytest.mark.parametrize("mode", ["reference", "fast"])
+def test_an_empty_suffix_is_the_prefix_only_path(t2s, reference_case, one_thread, mode):
+    case, meta = reference_case("t2s_sample_cfg")
+    kw = meta["kwargs"]
+    torch.manual_seed(meta["seed"])
+    decoding = Decoding(kw["cfg"], kw["rescale_cfg"], kw["temp"], kw["filter_thres"], mode)
+    empty = case["prompt"][:, :0]
+    out = t2s.generate(
+        case["phone_id"], case["prompt"], meta["target_len"], kw["n_timesteps"], decoding, empty
+    )
+    assert torch.equal(out, case["output"])
+
+
+def test_guided_infill_agrees_across_modes(t2s):
+    """Fast mode's batched guidance pass pads the target-only unconditional rows after a suffix too (one
+    row: fast mode's per-sample guidance std equals the reference's batch std)."""
+    g = torch.Generator().manual_seed(1)
+    phones = torch.randint(0, 363, (1, 9), generator=g)
+    prompt, suffix = torch.randint(0, 512, (1, 5), generator=g), torch.randint(0, 512, (1, 8), generator=g)
+    runs = [
+        t2s.generate(
+            phones, prompt, 7, 4, SamplingOptions().t2s(mode, torch.Generator().manual_seed(2)), suffix
+        )
+        for mode in ("reference", "fast")
+    ]
+    assert torch.equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match="suffix_semantic must lie in"):
+        t2s.generate(phones, prompt, 7, 4, SamplingOptions().t2s(), suffix + 600)
