@@ -57,12 +57,12 @@ from maskgct.codecs.semantic import SemanticTokenizer
 from maskgct.constants import FRAME_RATE, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.duration import DurationModel
 from maskgct.longtext import CROSSFADE_SECONDS, crossfade_join, plan_chunks
+from maskgct.prompt import prepare_prompt
 from maskgct.request import (
     InputError,
     check_compatible,
     check_mode_arg,
     check_prompt_seconds,
-    load_prompt,
     phones_of,
     sampling_options,
 )
@@ -79,13 +79,17 @@ class Prompt:
     """An encoded prompt, reusable for many texts.
 
     semantic: Long(Tp,) tokens; acoustic: Long(Ta, Q) codes; phone_ids: the transcript's phone ids;
-    num_samples: length of the 16 kHz audio (the duration rule counts the whole prompt, silences included).
+    num_samples: length of the 16 kHz audio (the duration rule counts the whole prompt, silences included);
+    transcript: the text of ``phone_ids`` (whisper's when none was given); notes: what ``encode_prompt``
+    did to the prompt (trimmed, transcribed), one sentence each.
     """
 
     semantic: torch.Tensor
     acoustic: torch.Tensor
     phone_ids: list[int]
     num_samples: int
+    transcript: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -184,20 +188,26 @@ class MaskGCT:
         language: str = "en",
         sample_rate: int | None = None,
     ) -> Prompt:
-        """Prompt audio (a file, or an array at ``sample_rate``) and its transcript → a ``Prompt``."""
-        phone_ids = phones_of(prompt_text, prompt_phone_ids, language, "prompt")
-        wav16, wav24 = load_prompt(prompt, sample_rate)
-        semantic = self.tokenizer.tokenize(wav16).to(self.device)
-        wav = torch.from_numpy(wav24).to(self.device)[None, None]
+        """Prompt audio (a file, or an array at ``sample_rate``) and its transcript → a ``Prompt``.
+
+        Without a transcript the prompt is transcribed by whisper tiny.en; a recording over 15 s is trimmed
+        at a pause (``maskgct.prompt``). ``Prompt.notes`` says when either happened.
+        """
+        prepared = prepare_prompt(prompt, prompt_text, prompt_phone_ids, language, sample_rate)
+        semantic = self.tokenizer.tokenize(prepared.wav16).to(self.device)
+        wav = torch.from_numpy(prepared.wav24).to(self.device)[None, None]
         acoustic = self.codec.encode(wav)[0]
-        return Prompt(semantic, acoustic, phone_ids, len(wav16))
+        return Prompt(
+            semantic, acoustic, prepared.phone_ids, len(prepared.wav16), prepared.transcript, prepared.notes
+        )
 
     # --------------------------------------------------------------------------------------- synthesis
     def clone(self, prompt, prompt_text: str | None = None, text: str | None = None, **kwargs) -> np.ndarray:
         """Speak ``text`` in the voice of ``prompt``; returns float32 ``(L,)`` audio at 24 kHz.
 
         prompt: a file path, an array (with ``sample_rate=``) or a ``Prompt`` from ``encode_prompt``;
-        prompt_text: what the prompt says. Keyword options: see ``clone_with_details``.
+        prompt_text: what the prompt says (None: whisper transcribes it). Keyword options: see
+        ``clone_with_details``.
         """
         return self.clone_with_details(prompt, prompt_text, text, **kwargs).audio
 

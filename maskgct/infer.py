@@ -2,13 +2,16 @@
 
     python -m maskgct.infer --prompt ref.wav --prompt-text "What the prompt says." \\
         --text "What to say." --out out.wav [--checkpoint DIR|HUB_ID] [--duration rule|auto|SECONDS] \\
-        [--speed 1.0] [--seed N] [--mode reference|fast] [--device cpu|cuda]
+        [--speed 1.0] [--seed N] [--mode reference|fast] [--device auto|cpu|cuda]
     python -m maskgct.infer ... --text-file story.txt --out story.wav      # long text, split into chunks
     python -m maskgct.infer --batch meta.lst --out-dir DIR                 # seed-tts-eval meta list
 
-A meta list has one ``utt|prompt_text|prompt_wav|target_text[|gt_wav]`` line per utterance and gives
-``DIR/<utt>.wav``. Without ``--checkpoint`` the default model is used (``$MASKGCT_DEFAULT_CHECKPOINT`` or
-``checkpoints/default``). Bad input gives one ``error: ...`` line and exit code 2.
+Without ``--prompt-text`` the prompt is transcribed by whisper tiny.en (said on stderr; a transcript you give
+is better); a prompt over 15 s is trimmed at a pause. A meta list has one
+``utt|prompt_text|prompt_wav|target_text[|gt_wav]`` line per utterance and gives ``DIR/<utt>.wav`` and
+``DIR/timings.txt`` (``<utt> <synthesis seconds>`` lines: the evaluation's RTF column). Without
+``--checkpoint`` the default model is used (``$MASKGCT_DEFAULT_CHECKPOINT`` or ``checkpoints/default``).
+Bad input gives one ``error: ...`` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 import warnings
 from pathlib import Path
 
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, pick_device, report_error
 
 # The longest output one request may ask for (long text is generated in chunks of at most 30 s).
 MAX_OUTPUT_SECONDS = 600.0
@@ -53,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m maskgct.infer", description="Speak a text in the voice of a short prompt recording."
     )
-    parser.add_argument("--prompt", help="prompt audio: a few seconds (1-30 s) of the voice to clone")
-    parser.add_argument("--prompt-text", help="transcript of the prompt audio")
+    parser.add_argument("--prompt", help="prompt audio: 3-15 s of the voice to clone (longer: trimmed)")
+    parser.add_argument(
+        "--prompt-text", help="transcript of the prompt audio (default: whisper tiny.en's; yours is better)"
+    )
     text = parser.add_mutually_exclusive_group()
     text.add_argument("--text", help="the text to speak")
     text.add_argument("--text-file", help="read the text to speak from this UTF-8 file")
@@ -71,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
                         help="reference: the official computation exactly; fast: SDPA, batched guidance, "
                         "bf16 on GPU")  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--language", default="en", help="language of the text (en, zh, ...; default en)")
     parser.add_argument("--prompt-language", help="language of the prompt text (default: --language)")
     parser.add_argument("--steps", type=int, help="T2S decoding steps (default 25)")
@@ -118,23 +123,11 @@ def load_model(args: argparse.Namespace, log):
     else:
         checkpoint = default_checkpoint()
         log(f"no --checkpoint given: using the default model at {checkpoint}")
-    device = check_device(args.device)
+    device = pick_device(args.device)
     started = time.perf_counter()
     tts = MaskGCT.from_pretrained(checkpoint, device=device)
     log(f"loaded {checkpoint} on {device} in {time.perf_counter() - started:.1f} s")
     return tts
-
-
-def check_device(device: str) -> str:
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return device
 
 
 def sampling_kwargs(args: argparse.Namespace) -> dict:
@@ -174,6 +167,14 @@ def write_wav(path: str | Path, audio, sample_rate: int) -> None:
         partial.unlink(missing_ok=True)
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write a small text file under a temporary name and rename it, as ``write_wav`` does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def run_single(args: argparse.Namespace, log) -> int:
     from tqdm import tqdm
 
@@ -183,11 +184,16 @@ def run_single(args: argparse.Namespace, log) -> int:
     # Check the request before spending seconds on loading the model.
     check_output(args.out)
     language = args.language
-    phones_of(args.prompt_text, None, args.prompt_language or language, "prompt")
+    prompt_language = args.prompt_language or language
+    if args.prompt_text is not None:
+        phones_of(args.prompt_text, None, prompt_language, "prompt")
     phones_of(text, None, language, "text")
     load_prompt(args.prompt, None)
     tts = load_model(args, log)
     started = time.perf_counter()
+    prompt = tts.encode_prompt(args.prompt, args.prompt_text, language=prompt_language)
+    for note in prompt.notes:  # trimmed or transcribed: said even with --quiet, it changes the result
+        print(f"note: {note}", file=sys.stderr)
     with tqdm(total=3, disable=args.quiet, unit="stage", file=sys.stderr, leave=False) as bar:
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -195,9 +201,7 @@ def run_single(args: argparse.Namespace, log) -> int:
             bar.set_description(stage)
             bar.update(done - bar.n)
 
-        result = tts.clone_with_details(
-            args.prompt, args.prompt_text, text, progress=progress, **sampling_kwargs(args)
-        )
+        result = tts.clone_with_details(prompt, text=text, progress=progress, **sampling_kwargs(args))
     elapsed = time.perf_counter() - started
     write_wav(args.out, result.audio, result.sample_rate)
     seconds = len(result.audio) / result.sample_rate
@@ -214,14 +218,17 @@ def run_batch(args: argparse.Namespace, log) -> int:
     from maskgct.api import PromptCache
     from maskgct.constants import SAMPLE_RATE
     from maskgct.eval.meta import read_meta
+    from maskgct.eval.runner import TIMINGS_FILE
 
     entries = read_meta(args.batch)
     tts = load_model(args, log)
     kwargs = sampling_kwargs(args)
     prompts = PromptCache(tts)
-    failed = []
+    failed, timings = [], []
     out_dir = Path(args.out_dir)
     for entry in tqdm(entries, disable=args.quiet, unit="utt", file=sys.stderr):
+        # An utterance's time includes encoding its prompt when that prompt is first used.
+        started = time.perf_counter()
         try:
             prompt = prompts.get(
                 entry.prompt_wav, entry.prompt_text, language=args.prompt_language or args.language
@@ -231,8 +238,10 @@ def run_batch(args: argparse.Namespace, log) -> int:
             failed.append(entry.utt)
             log(f"{entry.utt}: skipped: {err}")
             continue
+        timings.append(f"{entry.utt} {time.perf_counter() - started:.4f}\n")
         write_wav(out_dir / f"{entry.utt}.wav", audio, SAMPLE_RATE)
-    log(f"wrote {len(entries) - len(failed)} of {len(entries)} utterances to {out_dir}")
+    write_text(out_dir / TIMINGS_FILE, "".join(timings))
+    log(f"wrote {len(entries) - len(failed)} of {len(entries)} utterances and {TIMINGS_FILE} to {out_dir}")
     if failed:
         return report_error(f"{len(failed)} of {len(entries)} utterances failed (first: {failed[0]})")
     return 0

@@ -66,9 +66,7 @@ def phones_of(text: str | None, ids: Sequence[int] | None, language: str, what: 
             raise InputError(f"{what} phone ids must lie in [0, {PHONE_PAD_ID})")
         return ids
     if text is None:
-        if what == "prompt":
-            raise InputError("the prompt text is missing: give the transcript of the prompt audio")
-        raise InputError("the text to speak is missing")
+        raise InputError("the text to speak is missing" if what == "text" else f"the {what} text is missing")
     name = "text" if what == "text" else f"{what} text"
     if not text.strip():
         raise InputError("the text to speak is empty" if what == "text" else f"the {name} is empty")
@@ -80,7 +78,8 @@ def phones_of(text: str | None, ids: Sequence[int] | None, language: str, what: 
 
 def load_prompt(prompt, sample_rate: int | None) -> tuple[np.ndarray, np.ndarray]:
     """A file path or an array → mono float32 at 16 kHz and at 24 kHz, each resampled from the source (as
-    the reference's two ``librosa.load`` calls). Rejects silent, too short and too long prompts."""
+    the reference's two ``librosa.load`` calls). Rejects silent and too short prompts (a long one is
+    trimmed by ``maskgct.prompt``)."""
     if isinstance(prompt, (str, Path)):
         if sample_rate is not None:
             raise InputError("sample_rate is only for a prompt given as an array")
@@ -100,16 +99,16 @@ def load_prompt(prompt, sample_rate: int | None) -> tuple[np.ndarray, np.ndarray
         raise AudioError(
             f"{name} is too short ({seconds:.2f} s); at least {MIN_PROMPT_SECONDS:g} s is needed"
         )
-    check_prompt_seconds(seconds, name)
     if float(np.abs(wav16).max()) < SILENCE_PEAK:
         raise AudioError(f"{name} is silent")
     return wav16, wav24
 
 
-def check_prompt_seconds(seconds: float, name: str = "prompt") -> None:
+def check_prompt_seconds(seconds: float) -> None:
+    """A ``Prompt`` made elsewhere (``encode_prompt`` trims long recordings) must fit the 30 s window."""
     if seconds > MAX_SECONDS:
         raise AudioError(
-            f"{name} is too long ({seconds:.1f} s); at most {MAX_SECONDS:g} s (prompt plus output) "
+            f"the prompt is too long ({seconds:.1f} s); at most {MAX_SECONDS:g} s (prompt plus output) "
             "fits the model: cut it to 3-15 s"
         )
 

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 from pipeline_support import PROMPT_TEXT, TARGET_TEXT, write_tone
 
+from maskgct.eval.runner import evaluate, read_timings
 from maskgct.infer import main
 
 
@@ -56,7 +57,8 @@ def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path
         (["--prompt", tmp_path / "corrupt.wav"], "cannot read audio file"),
         (["--prompt", write_tone(tmp_path / "silent.wav", 2, amplitude=0)], "is silent"),
         (["--prompt", write_tone(tmp_path / "short.wav", 0.4)], "too short (0.40 s); at least 1 s"),
-        (["--prompt", write_tone(tmp_path / "long.wav", 31)], "too long (31.0 s)"),
+        # A long prompt is trimmed, not refused; its transcript then no longer fits and whisper hears a tone.
+        (["--prompt", write_tone(tmp_path / "long.wav", 31)], "whisper tiny.en heard no words"),
         (["--text", ""], "the text to speak is empty"),
         (["--text", "..."], "nothing pronounceable"),
         (["--prompt-text", " "], "the prompt text is empty"),
@@ -93,12 +95,14 @@ def test_bad_input_gives_exit_code_2_and_one_line(checkpoint, fixtures, tmp_path
             main([str(x) for x in base] + [option, value, "--out", str(out)])
         assert usage.value.code == 2 and message in capsys.readouterr().err, (option, value)
     assert not out.exists()
-    # No prompt text at all: refused before the model is loaded.
+    # No prompt text: whisper transcribes the prompt, and says when it hears no words.
+    tone = write_tone(tmp_path / "tone.wav", 2)
     assert (
-        main(["--checkpoint", str(checkpoint), "--prompt", str(prompt), "--text", "Hi.", "--out", str(out)])
+        main(["--checkpoint", str(checkpoint), "--prompt", str(tone), "--text", "Hi.", "--out", str(out)])
         == 2
     )
-    assert "prompt text is missing" in capsys.readouterr().err
+    assert "error: whisper tiny.en heard no words in the prompt" in capsys.readouterr().err
+    assert not out.exists()
     with pytest.raises(SystemExit) as usage:
         main(["--batch", "meta.lst"])
     assert usage.value.code == 2 and "--batch needs --out-dir" in capsys.readouterr().err
@@ -116,6 +120,13 @@ def test_batch_meta_list_writes_each_utterance_and_reports_failures(checkpoint, 
             "--mode", "fast", "--steps", "2", "--seed", "1", "--quiet"]  # fmt: skip
     assert main(args) == 2
     assert "error: 1 of 3 utterances failed (first: c)" in capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["a.wav", "b.wav"]
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["a.wav", "b.wav", "timings.txt"]
     meta.write_text("\n".join(meta.read_text().splitlines()[:2]) + "\n")
     assert main(args) == 0
+    # timings.txt fills the evaluation's RTF column: synthesis seconds over generated seconds.
+    timings = read_timings(tmp_path / "gen" / "timings.txt")
+    assert sorted(timings) == ["a", "b"] and all(0 < t < 60 for t in timings.values())
+    summary = evaluate(meta, tmp_path / "gen", metrics=(), progress=False)
+    seconds = [sf.info(tmp_path / "gen" / f"{utt}.wav").duration for utt in ("a", "b")]
+    assert summary["rtf_utts"] == 2
+    assert summary["rtf"] == pytest.approx(sum(timings.values()) / sum(seconds), rel=1e-3)
