@@ -7,6 +7,11 @@ Training draws its random numbers in the reference's order, which the parity fix
 2. (S2A only: the acoustic layer to train);
 3. ``draw_prompt_lengths``: ``rand(1)`` decides prompt or none (the unconditional case), then ``randint``;
 4. ``draw_mask``: ``bernoulli`` per position, then every row is left with at least one masked token.
+
+Infilling (our addition, for speech editing; ``infill_prob``, 0 in the official recipe): after step 3,
+``draw_suffix_starts`` gives some prompted rows a right context as well, so the model learns to fill a
+masked middle span between two fixed parts as it is used by ``maskgct.edit``. At 0 it draws nothing, so
+the random stream, and every batch, is the official one.
 """
 
 from __future__ import annotations
@@ -69,18 +74,51 @@ def draw_prompt_lengths(
     return torch.zeros(batch, dtype=torch.long, device=device)
 
 
+def draw_suffix_starts(
+    prompt_len: torch.Tensor,
+    length: int,
+    low: int,
+    high: int,
+    infill_prob: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor | None:
+    """Where each row's right context starts, Long(B) (``length``: none), or None when ``infill_prob`` is 0.
+
+    A row with a prompt gets, with probability ``infill_prob``, a right context of ``randint(low, high)``
+    tokens (the prompt's own range), shortened so that at least one token lies between the two contexts;
+    rows without a prompt (the unconditional case of guidance) never get one. Draws ``rand(B)`` then
+    ``randint(B)`` on the CPU generator's stream, and nothing at all when ``infill_prob`` is 0.
+    """
+    if not 0 <= infill_prob <= 1:
+        raise ValueError(f"infill_prob must lie in [0, 1], not {infill_prob!r}")
+    if infill_prob == 0:
+        return None
+    batch, device = prompt_len.shape[0], prompt_len.device
+    chosen = (torch.rand(batch, generator=generator) < infill_prob).to(device) & (prompt_len > 0)
+    suffix_len = torch.randint(low, high, (batch,), generator=generator).to(device)
+    starts = torch.maximum(length - suffix_len, prompt_len + 1)
+    return torch.where(chosen, starts, torch.full_like(starts, length))
+
+
 def draw_mask(
-    like: torch.Tensor, mask_prob: torch.Tensor, prompt_len: torch.Tensor, generator: torch.Generator | None
+    like: torch.Tensor,
+    mask_prob: torch.Tensor,
+    prompt_len: torch.Tensor,
+    generator: torch.Generator | None,
+    suffix_start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Which target positions are masked: Float(B, T, 1), 1 = masked.
 
-    like: (B, T) any tensor of the sequence's shape; mask_prob: Float(B,). Each position is masked with
-    its row's probability, except prompt positions; a row left with no masked token gets the one at
-    ``prompt_len`` (every row must contribute to the loss).
+    like: (B, T) any tensor of the sequence's shape; mask_prob: Float(B,); suffix_start: Long(B) where the
+    right context starts (``draw_suffix_starts``) or None. Each position is masked with its row's
+    probability, except context positions; a row left with no masked token gets the one at ``prompt_len``
+    (every row must contribute to the loss).
     """
     mask = torch.bernoulli(torch.ones_like(like) * mask_prob[..., None], generator=generator)
     positions = torch.arange(mask.shape[1], device=mask.device)[None, :]
     mask = mask.masked_fill(positions < prompt_len[:, None], 0)
+    if suffix_start is not None:
+        mask = mask.masked_fill(positions >= suffix_start[:, None], 0)
     empty = (mask.sum(dim=1) == 0).nonzero()[:, 0]
     mask[empty, prompt_len[empty]] = 1
     return mask[..., None]

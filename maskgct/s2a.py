@@ -34,6 +34,7 @@ from maskgct.masking import (
     check_ids,
     draw_mask,
     draw_prompt_lengths,
+    draw_suffix_starts,
     draw_times,
     drop_empty_embed_tokens,
     masked_ce,
@@ -128,11 +129,19 @@ class S2A(nn.Module):
         weights = torch.tensor(weights)
         return weights / weights.sum()
 
-    def mask_tokens(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None):
+    def mask_tokens(
+        self,
+        x0: torch.Tensor,
+        t: torch.Tensor,
+        generator: torch.Generator | None = None,
+        infill_prob: float = 0.0,
+    ):
         """Corrupt acoustic codes for training, drawing random numbers in the reference's order.
 
         x0: Long(B, T, Q); t: Float(B,). Draws: ``multinomial`` layer, ``rand(1)`` (prompt branch if >
-        cfg_scale), ``randint`` prompt lengths in [min(T//4, 5), T//2), ``bernoulli`` masks.
+        cfg_scale), ``randint`` prompt lengths in [min(T//4, 5), T//2), ``bernoulli`` masks. With
+        ``infill_prob`` > 0, a right context is drawn before the masks (``draw_suffix_starts``); like the
+        prompt it shows every layer, as ``generate``'s ``acoustic_suffix`` does.
         Returns ``(xt Float(B, T, C), mask Float(B, T, 1), prompt_len Long(B), mask_prob Float(B),
         layer Long(1))``.
         """
@@ -145,8 +154,13 @@ class S2A(nn.Module):
         layer = torch.multinomial(self.layer_weights(), 1, generator=generator).to(x0.device)
         mask_prob = torch.sin(t * math.pi / 2)
         prompt_len = draw_prompt_lengths(batch, low, high, self.config.cfg_scale, x0.device, generator)
-        is_prompt = (torch.arange(length, device=x0.device)[None, :] < prompt_len[:, None]).long()[..., None]
-        mask = draw_mask(x0[:, :, 0], mask_prob, prompt_len, generator)
+        suffix_start = draw_suffix_starts(prompt_len, length, low, high, infill_prob, generator)
+        positions = torch.arange(length, device=x0.device)[None, :]
+        context = positions < prompt_len[:, None]
+        if suffix_start is not None:
+            context = context | (positions >= suffix_start[:, None])
+        is_prompt = context.long()[..., None]
+        mask = draw_mask(x0[:, :, 0], mask_prob, prompt_len, generator, suffix_start)
         mask_token = self.mask_emb.weight[:1]
         l = int(layer)
         xt = torch.zeros(batch, length, self.config.hidden_size, device=x0.device)
@@ -168,12 +182,14 @@ class S2A(nn.Module):
         acoustic_mask: torch.Tensor,
         generator: torch.Generator | None = None,
         attention: str = "eager",
+        infill_prob: float = 0.0,
     ) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy of one randomly chosen layer on one batch.
 
         semantic/semantic_mask: (B, T); acoustic: Long(B, Ta, >=Q), acoustic_mask: (B, Ta) (masks 1 = valid).
         Both streams run at 50 Hz and are aligned frame by frame over their common length; the model uses
-        the first Q code layers; attention: "eager" or "sdpa" (faster, not bit-exact; fine for training).
+        the first Q code layers; attention: "eager" or "sdpa" (faster, not bit-exact; fine for training);
+        infill_prob: see ``mask_tokens``.
         Returns ``{"loss", "acc", "count", "layer"}``.
         """
         num_q = self.config.num_quantizer
@@ -183,7 +199,7 @@ class S2A(nn.Module):
         x0, codes = acoustic[:, :n, :num_q], semantic[:, :n]
         valid = semantic_mask[:, :n].bool() & acoustic_mask[:, :n].bool()
         t = draw_times(x0.shape[0], x0.device, generator)
-        xt, mask, _, _, layer = self.mask_tokens(x0, t, generator)
+        xt, mask, _, _, layer = self.mask_tokens(x0, t, generator, infill_prob)
         l = int(layer)
         logits = self(xt, t, self.condition(codes, l), l, valid.long(), attention)
         return masked_ce(logits, x0[:, :, l], mask[..., 0].bool() & valid) | {"layer": layer}

@@ -28,6 +28,7 @@ from maskgct.masking import (
     check_ids,
     draw_mask,
     draw_prompt_lengths,
+    draw_suffix_starts,
     draw_times,
     drop_empty_embed_tokens,
     masked_ce,
@@ -108,11 +109,18 @@ class T2S(nn.Module):
         return self.to_logit(self.hidden_states(x, t, x_mask, phone_ids, phone_mask, attention))
 
     # ---------------------------------------------------------------------------------------- training
-    def mask_tokens(self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None = None):
+    def mask_tokens(
+        self,
+        x0: torch.Tensor,
+        t: torch.Tensor,
+        generator: torch.Generator | None = None,
+        infill_prob: float = 0.0,
+    ):
         """Corrupt semantic tokens for training, drawing random numbers in the reference's order.
 
         x0: Long(B, T); t: Float(B,). Draws: ``rand(1)`` (prompt branch if > cfg_scale), ``randint`` prompt
-        lengths in [min(T//4, 5), int(0.4 T)), then ``bernoulli`` masks.
+        lengths in [min(T//4, 5), int(0.4 T)), then ``bernoulli`` masks. With ``infill_prob`` > 0, a right
+        context is drawn before the masks (``maskgct.masking.draw_suffix_starts``) and left unmasked.
         Returns ``(xt Float(B, T, C), mask Float(B, T, 1) 1 = masked, prompt_len Long(B),
         mask_prob Float(B))``.
         """
@@ -123,7 +131,8 @@ class T2S(nn.Module):
         mask_prob = torch.sin(t * math.pi / 2)
         mask_prob = torch.where(mask_prob < 0.2, torch.ones_like(mask_prob) * 0.2, mask_prob)
         prompt_len = draw_prompt_lengths(batch, low, high, self.config.cfg_scale, x0.device, generator)
-        mask = draw_mask(x0, mask_prob, prompt_len, generator)
+        suffix_start = draw_suffix_starts(prompt_len, length, low, high, infill_prob, generator)
+        mask = draw_mask(x0, mask_prob, prompt_len, generator, suffix_start)
         xt = mask * self.mask_emb.weight[:1][:, None, :] + (1 - mask) * self.cond_emb(x0)
         return xt, mask, prompt_len, mask_prob
 
@@ -135,16 +144,17 @@ class T2S(nn.Module):
         semantic_mask: torch.Tensor,
         generator: torch.Generator | None = None,
         attention: str = "eager",
+        infill_prob: float = 0.0,
     ) -> dict[str, torch.Tensor]:
         """Masked-token cross-entropy on one batch.
 
         phone_ids/phone_mask: (B, P); semantic/semantic_mask: (B, T) (masks 1 = valid); attention: "eager"
-        or "sdpa" (faster, not bit-exact; fine for training).
+        or "sdpa" (faster, not bit-exact; fine for training); infill_prob: see ``mask_tokens``.
         Returns ``{"loss", "acc", "count"}``: mean CE and accuracy over the masked non-padding tokens, and
         their number.
         """
         t = draw_times(semantic.shape[0], semantic.device, generator)
-        xt, mask, _, _ = self.mask_tokens(semantic, t, generator)
+        xt, mask, _, _ = self.mask_tokens(semantic, t, generator, infill_prob)
         logits = self(xt, t, semantic_mask, phone_ids, phone_mask, attention)
         return masked_ce(logits, semantic, mask[..., 0].bool() & semantic_mask.bool())
 

@@ -1,6 +1,7 @@
 """The shared base of the masked-token training tasks (``train/t2s.py``, ``train/s2a.py``): the network,
 AdamW with warm-up, and the ``loss``/``acc`` logging. The networks' own ``loss`` does the masking (see
-``maskgct.masking``).
+``maskgct.masking``); ``infill_prob`` (``task.infill_prob=0.3``) also trains filling a middle span between
+two fixed parts, as speech editing uses the models (0, the default, is the official training exactly).
 """
 
 from __future__ import annotations
@@ -31,14 +32,17 @@ class MaskedTokenTask(ResumableRng, L.LightningModule):
         weight_decay: float = 0.0,
         warmup_steps: int = 1000,
         attention: str = "sdpa",
+        infill_prob: float = 0.0,
     ):
         super().__init__()
+        if not 0 <= infill_prob <= 1:
+            raise ValueError(f"infill_prob must lie in [0, 1], not {infill_prob!r}")
         self.save_hyperparameters()
         self.net = self.network(self.network_config(**model))
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         inputs = [batch[key] for key in self.batch_keys]
-        return self.net.loss(*inputs, attention=self.hparams.attention)
+        return self.net.loss(*inputs, attention=self.hparams.attention, infill_prob=self.hparams.infill_prob)
 
     def _log(self, prefix: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
         batch_size = len(batch["utt_ids"]) if "utt_ids" in batch else batch["semantic"].shape[0]

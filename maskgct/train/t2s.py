@@ -3,7 +3,8 @@
 Batches are token batches ``{"phone_ids": Long(B, P) padded 1023, "phone_mask": (B, P), "semantic": Long(B, T)
 padded 0, "semantic_mask": (B, T), ...}`` (masks 1 = valid). Each step draws t ~ U(0, 1), masks the semantic
 tokens with probability ``max(sin(pi t / 2), 0.2)`` after a random prefix prompt (dropped with probability
-``cfg_scale``), and minimises cross-entropy on the masked non-padding tokens (``T2S.loss``).
+``cfg_scale``), and minimises cross-entropy on the masked non-padding tokens (``T2S.loss``). With
+``task.infill_prob`` > 0 some prompted rows keep a right context too (speech editing; default 0).
 Logs ``train/loss`` and ``train/acc`` (masked-token accuracy).
 """
 
