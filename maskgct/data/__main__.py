@@ -3,6 +3,7 @@
 Commands:
   validate DATA_DIR            check format, sorting, consistency and that every audio file opens
   fix DATA_DIR                 rewrite the files sorted, regenerate spk2utt
+  import SRC OUT_DIR           a TSV/CSV/JSONL manifest (audio path, text, speaker) → a validated data dir
   synth OUT_DIR                synthesise the offline multi-speaker corpus (train/dev/test data dirs)
   libritts SRC OUT_DIR         LibriTTS subset folders → data dirs
   extract DATA_DIR DUMP_DIR    phone ids, semantic tokens and acoustic codes in shards (--nj jobs, resumable)
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from maskgct.cli import report_error
 from maskgct.data.datadir import DataDirError, read_datadir, validate_datadir, write_datadir
+from maskgct.data.importer import FORMATS, ImportConfig
 
 
 def _validate(args) -> int:
@@ -54,6 +56,32 @@ def read_datadir_unsorted(directory: Path):
     if spk2utt.is_file():
         spk2utt.unlink()
     return read_datadir(directory)
+
+
+def _import(args) -> int:
+    from maskgct.data.importer import REJECTED_FILE, import_manifest, write_import
+
+    config = ImportConfig(
+        format=args.format,
+        audio_root=args.audio_root,
+        speaker_column=args.speaker_column,
+        language=args.language,
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds,
+    )
+    data, rejected = import_manifest(args.src, config)
+    if not data.utt2spk:
+        first = f" (line {rejected[0].line}: {rejected[0].reason})" if rejected else ""
+        raise ValueError(f"{args.src}: no usable rows, {len(rejected)} rejected{first}")
+    write_import(args.out_dir, data, rejected, overwrite=args.overwrite)
+    if rejected:
+        where = Path(args.out_dir) / REJECTED_FILE
+        print(
+            f"{args.src}: {len(rejected)} of {len(rejected) + len(data.utt2spk)} rows rejected, see {where}",
+            file=sys.stderr,
+        )
+    print(f"{args.out_dir}: {len(data.utt2spk)} utterances, {len(data.spk2utt)} speakers: validated")
+    return 0
 
 
 def _synth(args) -> int:
@@ -204,6 +232,22 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("fix", help="sort a data dir's files and regenerate spk2utt")
     p.add_argument("data_dir")
     p.set_defaults(run=_fix)
+
+    p = commands.add_parser("import", help="a TSV/CSV/JSONL manifest → a validated data dir")
+    p.add_argument("src", help="path<TAB>text[<TAB>speaker] TSV, CSV with a header or JSONL")
+    p.add_argument("out_dir")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--audio-root", help="folder for relative audio paths (default: the manifest's folder)")
+    p.add_argument(
+        "--speaker-column",
+        default="speaker",
+        help="the speaker column's name (CSV, JSONL) or 1-based number (TSV, default 3); none: one speaker",
+    )
+    p.add_argument("--language", help="reject transcripts with nothing pronounceable in this language")
+    p.add_argument("--min-seconds", type=float, default=ImportConfig.min_seconds)
+    p.add_argument("--max-seconds", type=float, default=ImportConfig.max_seconds)
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
+    p.set_defaults(run=_import)
 
     p = commands.add_parser("synth", help="build the synthetic multi-speaker corpus")
     p.add_argument("out_dir")
