@@ -76,6 +76,15 @@ def test_the_sample_rate_and_channels_do_not_matter(spliced):
     assert max(abs(x.start_s - y.start_s) + abs(x.end_s - y.end_s) for x, y in pairs) < 0.05
 
 
+def test_words_keep_their_place_in_the_transcript(spliced):
+    wav, _ = spliced[0]
+    plain = align_words(wav, SR, TEXT)
+    dashed = align_words(wav, SR, TEXT.replace("man ", "man - "))
+    assert [w.index for w in plain.words] == list(range(10))
+    assert [w.index for w in dashed.words] == [0, 1, 2, *range(4, 11)]
+    assert [w.word for w in dashed.words] == TEXT.split()
+
+
 def test_a_transcript_that_does_not_match_scores_low(spliced):
     wav, _ = spliced[0]
     assert align_words(wav, SR, TEXT).score > MATCH_THRESHOLD
