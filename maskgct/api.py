@@ -373,6 +373,14 @@ class MaskGCT:
 
         return convert_voice(self, source, reference, **options).audio
 
+    def edit(self, audio, text: str, new_text: str, **options):
+        """Make the recording ``audio``, which says ``text``, say ``new_text`` in its speaker's voice.
+        Returns a ``maskgct.edit.EditResult``: the 24 kHz audio (``.audio``) and the plan (``.spans``: the
+        words changed, the original time span, the new length). Options: see ``maskgct.edit.edit_speech``."""
+        from maskgct.edit import edit_speech  # maskgct.edit imports this module
+
+        return edit_speech(self, audio, text, new_text, **options)
+
 
 class PromptCache:
     """Encoded prompts by (file, transcript, phone ids, language): a prompt file used by several requests
