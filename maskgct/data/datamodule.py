@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from maskgct.audio import AudioError, audio_info, to_mono
 from maskgct.constants import PHONE_PAD_ID, SAMPLE_RATE
 from maskgct.data.datadir import read_datadir
-from maskgct.data.shards import FIELDS, TokenDump
+from maskgct.data.shards import FIELDS, SEMANTIC_PERTURBED, TokenDump
 
 TOKEN_PAD = 0
 
@@ -179,7 +179,12 @@ def pad_sequences(arrays: list[np.ndarray], pad: int) -> tuple[torch.Tensor, tor
 def collate_tokens(items: list[dict]) -> dict:
     """Pad items into the token batch of the training contract (see ``conf/train.yaml``'s tasks)."""
     batch: dict = {"utt_ids": [item["utt"] for item in items]}
-    pads = {"phone_ids": PHONE_PAD_ID, "semantic": TOKEN_PAD, "acoustic": TOKEN_PAD}
+    pads = {
+        "phone_ids": PHONE_PAD_ID,
+        "semantic": TOKEN_PAD,
+        SEMANTIC_PERTURBED: TOKEN_PAD,
+        "acoustic": TOKEN_PAD,
+    }
     for field, pad in pads.items():
         if field not in items[0]:
             continue

@@ -5,6 +5,10 @@ shards ``job<j>-NNNNN`` and ``logs/rejected.<j>.txt`` (``<utt> <reason>``), then
 A rerun skips finished jobs and, inside an unfinished one, every utterance already in a complete shard or
 already rejected. At the end ``rejected.txt`` gathers the reasons and ``summary.json`` checks that every
 utterance is accounted for: written or rejected.
+
+Besides the official fields, ``semantic_perturbed`` (asked for in ``fields``) holds the semantic tokens of
+a timbre-perturbed copy of each utterance (``maskgct.data.perturb``, seeded by ``perturb_seed`` and the
+utterance id), frame for frame as long as ``semantic``: what S2A trains on against timbre leakage.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import numpy as np
 from maskgct.audio import AudioError, load_audio
 from maskgct.constants import SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.data.datadir import DataDir, read_datadir
-from maskgct.data.shards import ShardWriter, read_index
+from maskgct.data.perturb import perturb_timbre
+from maskgct.data.shards import FIELDS, OPTIONAL_FIELDS, SEMANTIC_PERTURBED, ShardWriter, read_index
 
 PROGRESS_EVERY = 50
 
@@ -71,6 +76,7 @@ class TokenExtractorConfig:
     device: str = "cpu"
     min_seconds: float = 0.3
     max_seconds: float = 30.0
+    perturb_seed: int = 0  # with the utterance id, seeds the timbre perturbation of semantic_perturbed
 
 
 class TokenExtractor:
@@ -82,7 +88,10 @@ class TokenExtractor:
         self.config = config
         self.torch = torch
         self.semantic = self.acoustic = None
-        if "semantic" in config.fields:
+        unknown = [name for name in config.fields if name not in FIELDS + OPTIONAL_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; expected some of {FIELDS + OPTIONAL_FIELDS}")
+        if "semantic" in config.fields or SEMANTIC_PERTURBED in config.fields:
             from maskgct.codecs.semantic import SemanticTokenizer
 
             if not config.semantic_codec:
@@ -115,9 +124,15 @@ class TokenExtractor:
             if seconds > self.config.max_seconds:
                 raise Rejected(f"too long: {seconds:.2f}s > {self.config.max_seconds}s")
         with self.torch.inference_mode():
-            if self.semantic is not None:
+            if "semantic" in self.config.fields:
                 wav = self.torch.from_numpy(item.audio(SEMANTIC_SAMPLE_RATE))
                 out["semantic"] = self.semantic.tokenize(wav).cpu().numpy()
+            if SEMANTIC_PERTURBED in self.config.fields:
+                # Same samples as the original, so the tokens have exactly its frames.
+                wav = perturb_timbre(
+                    item.audio(SEMANTIC_SAMPLE_RATE), SEMANTIC_SAMPLE_RATE, item.utt, self.config.perturb_seed
+                )
+                out[SEMANTIC_PERTURBED] = self.semantic.tokenize(self.torch.from_numpy(wav)).cpu().numpy()
             if self.acoustic is not None:
                 wav = self.torch.from_numpy(item.audio(SAMPLE_RATE))[None, None].to(self.config.device)
                 out["acoustic"] = self.acoustic.encode(wav)[0].cpu().numpy()
@@ -220,6 +235,10 @@ def extract(
         factory_arg = TokenExtractorConfig()
     split_file = dump_dir / "logs" / "split.json"
     split = {"nj": nj, "utterances": len(items), "models": models_fingerprint(factory_arg)}
+    # What each utterance gets: a rerun asking for other fields (or another perturbation) must not resume
+    # into shards that lack them.
+    what = {key: getattr(factory_arg, key) for key in ("fields", "perturb_seed") if hasattr(factory_arg, key)}
+    split["extracts"] = {key: list(v) if isinstance(v, tuple) else v for key, v in what.items()}
     if split_file.is_file():
         previous = json.loads(split_file.read_text())
         if previous["nj"] != nj or previous["utterances"] != len(items):
@@ -231,6 +250,11 @@ def extract(
             raise ValueError(
                 f"{dump_dir} was started with other tokenizer/codec files than "
                 f"{', '.join(split['models'])} hold now (retrained?): remove it or use a new dump dir"
+            )
+        if previous.get("extracts", split["extracts"]) != split["extracts"]:  # (older dumps have none)
+            raise ValueError(
+                f"{dump_dir} was started extracting {previous['extracts']}, not {split['extracts']}: "
+                "resume with the same --fields, or use a new dump dir"
             )
     else:
         split_file.write_text(json.dumps(split) + "\n")

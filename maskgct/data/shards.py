@@ -3,7 +3,8 @@
 A dump dir holds, per shard ``<name>``:
 
 * ``<name>.safetensors``: one flat array per field, the utterances' arrays concatenated
-  (``phone_ids`` int16 ``(N,)``, ``semantic`` int16 ``(N,)``, ``acoustic`` int16 ``(N, 12)``);
+  (``phone_ids`` int16 ``(N,)``, ``semantic`` int16 ``(N,)``, ``acoustic`` int16 ``(N, 12)``, and when
+  extracted, ``semantic_perturbed`` int16 ``(N,)``, as long as ``semantic``);
 * ``<name>.jsonl``: one line per utterance: ``{"utt", "spk", "<field>": [offset, length], ...}``.
 
 The index is written after its shard, and both by rename, so a shard that has an index is complete: a killed
@@ -23,6 +24,10 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 FIELDS = ("phone_ids", "semantic", "acoustic")
+# Written only when asked (``extract --fields``): the semantic tokens of a timbre-perturbed copy
+# (``maskgct.data.perturb``), which S2A can be trained on against timbre leakage (voice conversion).
+SEMANTIC_PERTURBED = "semantic_perturbed"
+OPTIONAL_FIELDS = (SEMANTIC_PERTURBED,)
 # Token ids are < 2**15 (phones < 1024, semantic 8192, acoustic 1024 per codebook): int16 halves the disk.
 STORE_DTYPE = np.int16
 
@@ -52,8 +57,8 @@ class ShardWriter:
         """Buffer one utterance; ``arrays`` maps a field of FIELDS to its ``(T,)`` or ``(T, 12)`` ids."""
         row: dict = {"utt": utt, "spk": spk}
         for name, array in arrays.items():
-            if name not in FIELDS:
-                raise DumpError(f"unknown field {name!r}; expected one of {FIELDS}")
+            if name not in FIELDS + OPTIONAL_FIELDS:
+                raise DumpError(f"unknown field {name!r}; expected one of {FIELDS + OPTIONAL_FIELDS}")
             array = np.asarray(array)
             if array.size and (
                 array.min() < np.iinfo(STORE_DTYPE).min or array.max() > np.iinfo(STORE_DTYPE).max
