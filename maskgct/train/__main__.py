@@ -6,7 +6,9 @@ The contract every task follows (see ``conf/train.yaml``):
   task's own keys (losses, optimiser);
 * ``cfg.data`` is a LightningDataModule (``_target_``);
 * ``cfg.trainer`` holds ``lightning.Trainer`` arguments; ``trainer=ddp`` runs lightning's DDP (gloo on CPU);
-* optional ``callbacks``: a list of extra ``_target_`` callbacks (``+callbacks=[...]``).
+* optional ``callbacks``: a list of extra ``_target_`` callbacks (``+callbacks=[...]``);
+* ``logger=csv`` (the default: ``<exp_dir>/logs/metrics.csv``, always written), ``tensorboard`` or ``wandb``
+  (``conf/logger``: a second logger beside metrics.csv; a missing package is one error line).
 
 Checkpoints go to ``<exp_dir>/checkpoints`` every ``ckpt_every_n_steps`` steps; if ``last.ckpt`` is there,
 the run resumes from it, so a killed run is restarted with the same command. Resuming is exact: the
@@ -26,6 +28,7 @@ pickle never runs.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import pickle
 import sys
@@ -130,6 +133,7 @@ class CSVLogger(L.pytorch.loggers.CSVLogger):
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Build the module, data and trainer of a composed config (no training)."""
+    second_logger = logger_spec(cfg)  # first: a missing logger package is refused before any work
     L.seed_everything(cfg.seed, workers=True)
     exp_dir = Path(cfg.exp_dir)
     # _convert_="all": plain lists and dicts, so hyper-parameters in checkpoints load with weights_only=True.
@@ -145,10 +149,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
         save_top_k=1,  # with no monitored metric: keep the newest step checkpoint beside last.ckpt
     )
     extra = [instantiate(c) for c in cfg.get("callbacks", None) or []]
-    loggers = [
-        CSVLogger(exp_dir, resuming=last_checkpoint(cfg).parent.is_dir()),
-        L.pytorch.loggers.TensorBoardLogger(exp_dir, name="tensorboard", version=""),
-    ]
+    loggers = [CSVLogger(exp_dir, resuming=last_checkpoint(cfg).parent.is_dir())]
+    if second_logger is not None:
+        loggers.append(instantiate(second_logger))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     # Our data modules split batches over ranks themselves (and resume mid-epoch); lightning must not
     # wrap their samplers in a DistributedSampler.
@@ -164,6 +167,25 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
         plugins=[AtomicCheckpointIO()],
     )
     return module, datamodule, trainer
+
+
+class LoggerUnavailable(ValueError):
+    """The chosen ``logger=`` needs a package that is not installed."""
+
+
+def logger_spec(cfg: DictConfig) -> dict | None:
+    """The ``logger`` group's logger beside metrics.csv (``conf/logger``) to instantiate: None for ``csv``,
+    else its ``_target_`` and arguments, once the package it ``requires`` is known to be installed."""
+    logger = cfg.get("logger")
+    if not logger or "_target_" not in logger:
+        return None
+    package = logger.get("requires")
+    if package is not None and importlib.util.find_spec(package) is None:
+        choice = logger["_target_"].rsplit(".", 1)[-1]
+        raise LoggerUnavailable(f"{choice} needs the {package!r} package: pip install {package}")
+    spec = OmegaConf.to_container(logger, resolve=True)
+    spec.pop("requires", None)
+    return spec
 
 
 def export(module: L.LightningModule, directory: Path, name: str) -> None:
@@ -246,7 +268,7 @@ def train(cfg: DictConfig) -> L.Trainer:
 def main(cfg: DictConfig) -> None:
     try:
         train(cfg)
-    except CheckpointError as err:
+    except (CheckpointError, LoggerUnavailable) as err:
         sys.exit(report_error(err))
 
 
