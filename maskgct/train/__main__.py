@@ -18,11 +18,13 @@ the batches already trained on, so the loss curve continues as if the run had ne
 ends, the network is exported to ``<exp_dir>/model`` (the task's ``export(dir)`` when it has one, else
 ``maskgct.checkpoint.save_network``).
 
-``init_from=DIR/NAME`` starts a fresh run from trained weights (fine-tuning, or continuing a shipped model
-such as ``checkpoints/default/t2s``): the network ``NAME`` of folder ``DIR`` is loaded strictly into the
-task's ``net`` before the first step (the model config must describe the same shapes). A run that resumes
-from its own ``last.ckpt`` ignores it. Resuming reads the checkpoint with ``weights_only=True``: a planted
-pickle never runs.
+Fine-tuning: ``init_from=`` starts a fresh run from trained weights, a checkpoint folder (the task's network
+picked), ``DIR/NAME`` or one of our ``.ckpt`` files, loaded strictly (``maskgct.train.init``; the model
+config must describe the same shapes, e.g. ``model=t2s_official`` for a converted release); ``freeze=[...]``
+and ``freeze_layers=N`` keep parts fixed (``maskgct.train.freeze``); ``extra_phones=FILE`` appends phones of
+a new language (``maskgct.train.phones``). A run that resumes from its own ``last.ckpt`` loads no
+``init_from`` and adds no phones (the checkpoint has them), but freezes the same parts. Resuming reads the
+checkpoint with ``weights_only=True``: a planted pickle never runs.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ from hydra.utils import instantiate
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, OmegaConf
 
-from maskgct.checkpoint import CheckpointError, load_network, load_strict, save_network
+from maskgct.checkpoint import CheckpointError, save_network
 from maskgct.cli import report_error
+from maskgct.train.freeze import apply_freeze
+from maskgct.train.init import init_weights
+from maskgct.train.phones import extend_phone_table, phone_table, read_extra_phones, write_phone_list
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -140,6 +145,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     module = instantiate(
         cfg.task, model=OmegaConf.to_container(cfg.model, resolve=True), _recursive_=False, _convert_="all"
     )
+    # Before lightning builds the optimisers: they hold only the parameters left trainable.
+    apply_freeze(module, list(cfg.get("freeze") or []), int(cfg.get("freeze_layers") or 0))
     datamodule = instantiate(cfg.data, _recursive_=False, _convert_="all")
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=exp_dir / "checkpoints",
@@ -215,15 +222,6 @@ def last_checkpoint(cfg: DictConfig) -> Path:
     return Path(cfg.exp_dir) / "checkpoints" / "last.ckpt"
 
 
-def init_weights(module: L.LightningModule, init_from: str) -> None:
-    """Load the exported network ``DIR/NAME`` (``maskgct.checkpoint`` format) into ``module.net``."""
-    path = Path(init_from)
-    net = getattr(module, "net", None)
-    if net is None:
-        raise CheckpointError(f"init_from: the task {type(module).__name__} has no network to initialise")
-    load_strict(net, load_network(path.parent, path.name).state_dict(), f"init_from={init_from}")
-
-
 def resume_checkpoint(cfg: DictConfig) -> Path | None:
     """The checkpoint a rerun continues from: ``last.ckpt``, or when it cannot be read (a file damaged
     outside our atomic writes, a full disk) the newest other checkpoint of the run that can. None: a fresh
@@ -256,11 +254,18 @@ def resume_checkpoint(cfg: DictConfig) -> Path | None:
 def train(cfg: DictConfig) -> L.Trainer:
     module, datamodule, trainer = build(cfg)
     resume = resume_checkpoint(cfg)
+    extra_phones = read_extra_phones(cfg.extra_phones) if cfg.get("extra_phones") else []
+    if extra_phones:
+        phone_table(module.net)  # refuse a task without phones before training, not at export
     if resume is None and cfg.get("init_from"):
         init_weights(module, cfg.init_from)
+    if resume is None and extra_phones:
+        extend_phone_table(phone_table(module.net), extra_phones)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     if trainer.is_global_zero and not trainer.interrupted:
         export(module, Path(cfg.exp_dir) / "model", task_name())
+        if extra_phones:
+            write_phone_list(Path(cfg.exp_dir) / "model", extra_phones)
     return trainer
 
 

@@ -39,6 +39,7 @@ from maskgct.codecs.losses import (
     generator_adversarial_loss,
 )
 from maskgct.codecs.modules import apply_weight_norm
+from maskgct.train.freeze import trainable
 from maskgct.train.rng import ResumableRng
 
 # Codebook usage (``train/codes_used``) counts the codes chosen at least once in this many generator steps.
@@ -158,8 +159,9 @@ class AcousticCodecTask(ResumableRng, L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt_g = torch.optim.AdamW(self.net.parameters(), lr=hp.lr, betas=tuple(hp.betas))
-        opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=hp.lr, betas=tuple(hp.betas))
+        # Frozen parts (maskgct.train.freeze, e.g. the encoder and quantizer) are left out.
+        opt_g = torch.optim.AdamW(trainable(self.net), lr=hp.lr, betas=tuple(hp.betas))
+        opt_d = torch.optim.AdamW(trainable(self.discriminator), lr=hp.lr, betas=tuple(hp.betas))
         schedulers = [torch.optim.lr_scheduler.ExponentialLR(opt, hp.lr_gamma) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
 
