@@ -147,6 +147,26 @@ def test_speech_equals_the_command_line_and_voices_survive_a_restart(
     assert height == 256 and width == 74 * 480 // 256 + 1  # one column per 256-sample hop
 
 
+def test_a_voice_registered_without_transcript_is_transcribed_and_speaks(
+    server, fixtures, checkpoint, tmp_path
+):
+    status, _, data = register(server, file=(fixtures / "prompt.wav").read_bytes())
+    assert status == 201, data
+    voice = json.loads(data)
+    heard = voice["transcript"]  # whisper tiny.en's, said in the notes
+    assert heard and voice["notes"] == [f"no prompt text given: whisper tiny.en heard {heard!r} "
+                                        "(a transcript you give is better)"]  # fmt: skip
+    status, _, wav = post_json(server, "/v1/audio/speech", {"input": TEXT, "voice": voice["id"], **FAST})
+    assert status == 200, wav
+    # The same as the command line without --prompt-text.
+    out = tmp_path / "cli.wav"
+    argv = ["--checkpoint", str(checkpoint), "--prompt", str(fixtures / "prompt.wav"), "--text", TEXT,
+            "--out", str(out), "--duration", "1.5", "--seed", "7", "--steps", "2", "--mode", "fast",
+            "--quiet"]  # fmt: skip
+    assert infer_main(argv) == 0
+    np.testing.assert_array_equal(sf.read(io.BytesIO(wav), dtype="int16")[0], sf.read(out, dtype="int16")[0])
+
+
 def test_bad_requests_get_a_4xx_json_error_and_the_server_goes_on(server, fixtures, tmp_path):
     voice = json.loads(
         register(server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT)[2]
@@ -205,6 +225,7 @@ def test_bad_requests_get_a_4xx_json_error_and_the_server_goes_on(server, fixtur
             "is silent",
         ),
         ({"file": write_tone(tmp_path / "t.wav", 0.4).read_bytes(), "transcript": "Hi."}, 400, "too short"),
+        ({"file": write_tone(tmp_path / "n.wav", 2).read_bytes()}, 400, "whisper tiny.en heard no words"),
         (
             {"file": (fixtures / "prompt.wav").read_bytes(), "transcript": "Hi.", "name": "../x"},
             400,

@@ -4,7 +4,8 @@ Layout of the voices folder, one sub-folder per voice id::
 
     <id>/prompt.wav          the recording (16-bit, its own rate), to encode again for another model
     <id>/tokens.safetensors  semantic Long(Tp,) and acoustic Long(Ta, Q) tokens of the prompt
-    <id>/voice.json          id, transcript, phone ids, sample count, the fingerprint of their model
+    <id>/voice.json          id, transcript (whisper's when none was given), notes, phone ids, sample
+                             count, the fingerprint of their model
 
 A voice folder is written under a temporary name and renamed, so a crash never leaves half a voice.
 The tokens are only valid for the model that made them: each carries the model's fingerprint, and a voice
@@ -86,8 +87,14 @@ class VoiceStore:
             meta = json.loads(known.read_text())
             if meta.get("model") == self.fingerprint:
                 return describe(meta)
+        # Without a transcript (or with a recording too long to keep whole) whisper makes one.
         prompt = self.tts.encode_prompt(audio, transcript, sample_rate=rate)
-        meta = {"id": voice_id, "transcript": transcript, "created": int(time.time())}
+        meta = {
+            "id": voice_id,
+            "transcript": prompt.transcript,
+            "notes": prompt.notes,
+            "created": int(time.time()),
+        }
         self._write(voice_id, audio, rate, prompt, meta)
         with self.lock:
             self.cache[voice_id] = prompt
@@ -169,4 +176,4 @@ def describe(meta: dict, prompt=None) -> dict:
     """What the API tells about a voice."""
     seconds = round(prompt.seconds, 3) if prompt is not None else meta.get("seconds")
     return {"id": meta["id"], "object": "voice", "transcript": meta.get("transcript"), "seconds": seconds,
-            "created": meta.get("created")}  # fmt: skip
+            "notes": meta.get("notes", []), "created": meta.get("created")}  # fmt: skip
