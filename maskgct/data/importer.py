@@ -79,7 +79,7 @@ def detect_format(source: Path, first_line: str) -> str:
 def _decoded_lines(source: Path, rejected: list[Rejected]) -> list[str]:
     """The manifest's lines; one that is not UTF-8 is rejected and left blank, so numbering holds."""
     if not source.is_file():
-        raise ValueError(f"manifest not found: {source}")
+        raise ValueError(f"{source} is not a file" if source.exists() else f"manifest not found: {source}")
     raw = source.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark, as spreadsheet programs write
         raw = raw[3:]
