@@ -61,7 +61,8 @@ def describe(span) -> str:
 
 
 def run(args: argparse.Namespace, log) -> int:
-    from maskgct.edit import edit_speech, prepare_edit
+    from maskgct.edit import edit_speech
+    from maskgct.edit_plan import prepare_edit
 
     # Check the request (audio, texts, alignment, the 30 s budget) before spending seconds on the model.
     check_output(args.out)

@@ -13,8 +13,9 @@ from maskgct.api import MaskGCT
 from maskgct.audio import AudioError
 from maskgct.constants import rule_frames
 from maskgct.data.synth import ESPEAK_VOICES, EspeakSynth
-from maskgct.edit import SNAP_FRAMES, edit_speech, prepare_edit
+from maskgct.edit import edit_speech
 from maskgct.edit_cli import main
+from maskgct.edit_plan import SNAP_FRAMES, prepare_edit
 from maskgct.request import InputError
 from maskgct.s2a import S2A, S2AConfig
 from maskgct.t2s import T2S, T2SConfig
@@ -58,7 +59,8 @@ def speech_file(speech, tmp_path_factory):
 @pytest.mark.parametrize("kind", EDITS)
 def test_the_plan_names_the_changed_words_at_their_aligned_times(speech, kind):
     new_text, expected = EDITS[kind]
-    wav16, _, old, _, spans, alignment, frames = prepare_edit(speech, TEXT, new_text, RATE, None, "en")
+    plan = prepare_edit(speech, TEXT, new_text, RATE, None, "en")
+    spans, alignment, frames = plan.spans, plan.alignment, plan.frames
     assert [(s.old_words, s.new_words) for s in spans] == expected
     starts = {w.word: w.start_s for w in alignment.words}
     ends = {w.word: w.end_s for w in alignment.words}
@@ -73,10 +75,12 @@ def test_the_plan_names_the_changed_words_at_their_aligned_times(speech, kind):
             assert ends["a"] - tolerance <= span.start_s <= span.end_s <= starts["small"] + tolerance
         # The duration rule on the new words' phones at the recording's pace; a delete generates nothing.
         n_new = len(text_to_ids(" ".join(span.new_words), "en")) if span.new_words else 0
-        assert span.new_frames == (max(1, int(rule_frames(len(wav16), phone_rate, n_new))) if n_new else 0)
+        assert span.new_frames == (
+            max(1, int(rule_frames(len(plan.wav16), phone_rate, n_new))) if n_new else 0
+        )
     # --duration sets the new length.
     if kind != "multiple":
-        assert prepare_edit(speech, TEXT, new_text, RATE, 0.7, "en")[4][0].new_frames == 35
+        assert prepare_edit(speech, TEXT, new_text, RATE, 0.7, "en").spans[0].new_frames == 35
 
 
 def original_tokens(model, speech):
