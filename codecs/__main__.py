@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 from maskgct.audio import load_audio
 from maskgct.checkpoint import read_safetensors
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, pick_device, report_error
 from maskgct.codecs.acoustic_codec import load_acoustic_codec
 from maskgct.constants import SAMPLE_RATE
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--model", required=True, type=Path, help="acoustic or mel codec folder (save_pretrained)"
         )
-        command.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+        command.add_argument("--device", default="auto", help=DEVICE_HELP)
         if name == "encode":
             command.add_argument("--n-quantizers", type=int, help="keep only the first N code layers")
         command.set_defaults(run=run)
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.device = pick_device(args.device)
         with torch.inference_mode():
             args.run(args)
     except (ValueError, OSError, RuntimeError) as err:  # AudioError and CheckpointError are ValueErrors

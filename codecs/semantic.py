@@ -27,7 +27,7 @@ from torch import nn
 
 from maskgct.audio import to_mono
 from maskgct.checkpoint import CheckpointError, save_network
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, pick_device, report_error
 from maskgct.codecs.feature_stats import compute_stats, save_stats
 from maskgct.codecs.semantic_codec import CODEC_NAME, SemanticCodec  # old checkpoints name it here
 from maskgct.codecs.w2v_bert import MIN_SAMPLES, W2V_BERT_LAYER, W2vBertFeatures
@@ -193,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     st.add_argument("--out", required=True, help="statistics file to write (mean, var)")
     st.add_argument("--batch-size", type=int, default=8)
-    st.add_argument("--device", default="cpu")
+    st.add_argument("--device", default="auto", help=DEVICE_HELP)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     try:
-        features = load_features(args.w2v_bert, args.whisper, args.layer).to(args.device)
+        features = load_features(args.w2v_bert, args.whisper, args.layer).to(pick_device(args.device))
         mean, var, frames, rejected = compute_stats(features, args.data_dir, args.batch_size, MIN_SAMPLES)
         save_stats(args.out, mean, var)
         print(f"statistics over {frames} frames written to {args.out} ({len(rejected)} utterances skipped)")

@@ -11,7 +11,7 @@ def report_error(error: BaseException | str) -> int:
     return 2
 
 
-DEVICE_HELP = "auto (CUDA when present, else CPU; the default), cpu, cuda, cuda:1, ..."
+DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ... (default: %(default)s)"
 
 
 def pick_device(device: str) -> str:

@@ -17,7 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, report_error
 from maskgct.constants import MAX_SECONDS
 from maskgct.infer import MAX_OUTPUT_SECONDS, check_output, finite_float, load_model, write_wav
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
                         help="reference: the official S2A computation; fast: SDPA, batched guidance, "
                         "bf16 on GPU")  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument(
         "--steps", type=parse_steps, help="S2A steps per acoustic layer (default 25,10,1,...)"
     )

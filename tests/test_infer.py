@@ -1,12 +1,16 @@
 """``python -m maskgct.infer``: one utterance, meta-list batches, and one-line errors with exit code 2."""
 
+import importlib
+import re
 import subprocess
 import sys
 
 import pytest
 import soundfile as sf
+import torch
 from pipeline_support import PROMPT_TEXT, TARGET_TEXT, write_tone
 
+from maskgct.cli import pick_device
 from maskgct.eval.runner import evaluate, read_timings
 from maskgct.infer import main
 
@@ -130,3 +134,36 @@ def test_batch_meta_list_writes_each_utterance_and_reports_failures(checkpoint, 
     seconds = [sf.info(tmp_path / "gen" / f"{utt}.wav").duration for utt in ("a", "b")]
     assert summary["rtf_utts"] == 2
     assert summary["rtf"] == pytest.approx(sum(timings.values()) / sum(seconds), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "module, argv",
+    [
+        ("maskgct.infer", []),
+        ("maskgct.vc_cli", []),
+        ("maskgct.serve.__main__", []),
+        ("maskgct.eval.__main__", []),
+        ("maskgct.eval.diagnose", []),
+        ("maskgct.data.__main__", ["extract"]),
+        ("maskgct.codecs.__main__", ["encode"]),
+        ("maskgct.codecs.semantic", ["stats"]),
+    ],
+)
+def test_every_device_option_defaults_to_auto(module, argv, capsys):
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(module).main([*argv, "--help"])
+    assert done.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert re.search(
+        r"--device DEVICE [^-]*auto \(CUDA when present, else CPU\)[^()]*\(default: auto\)", help_text
+    )
+
+
+def test_pick_device_resolves_auto_and_refuses_what_is_not_there():
+    assert pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert pick_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            pick_device("cuda:1")

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, pick_device, report_error
 from maskgct.data.datadir import DataDirError, read_datadir, validate_datadir, write_datadir
 from maskgct.data.importer import FORMATS, ImportConfig
 
@@ -150,7 +150,7 @@ def _extract(args) -> int:
         language=args.language,
         semantic_codec=args.semantic_codec,
         acoustic_codec=args.acoustic_codec,
-        device=args.device,
+        device=pick_device(args.device),
         min_seconds=args.min_seconds,
         max_seconds=args.max_seconds,
     )
@@ -299,7 +299,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--semantic-codec", default=None, help="trained semantic codec dir")
     p.add_argument("--acoustic-codec", default=None, help="trained acoustic codec dir")
     p.add_argument("--language", default="en")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--min-seconds", type=float, default=0.3)
     p.add_argument("--max-seconds", type=float, default=30.0)
     p.add_argument("--nj", type=int, default=1)

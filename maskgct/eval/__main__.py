@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, pick_device, report_error
 from maskgct.eval.asr import DEFAULT_ASR_MODEL
 from maskgct.eval.meta import FORMAT, meta_from_datadir, read_meta, write_meta
 from maskgct.eval.runner import METRICS, evaluate
@@ -57,7 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_SPEAKER_MODEL,
         help="'resemblyzer' (default, offline) or a TorchScript speaker encoder file (e.g. WavLM-ECAPA)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda, for whisper and the speaker encoder")
+    parser.add_argument(
+        "--device", default="auto", help=f"for whisper and the speaker encoder: {DEVICE_HELP}"
+    )
     parser.add_argument(
         "--timings",
         help="'<utt> <synthesis seconds>' lines for RTF; default <gen-dir>/timings.txt if present",
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             language=args.lang,
             asr_model=args.asr_model,
             sim_model=args.sim_model,
-            device=args.device,
+            device=pick_device(args.device),
             asr_compute_type=args.asr_compute_type,
             timings=args.timings,
             progress=not args.no_progress,

@@ -29,7 +29,7 @@ import torch
 
 from maskgct.api import MaskGCT
 from maskgct.audio import load_audio
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, pick_device, report_error
 from maskgct.constants import SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.data.datadir import read_datadir
 from maskgct.eval.asr import load_asr
@@ -62,7 +62,13 @@ def round_trip(model: MaskGCT, recording: str) -> np.ndarray:
 
 
 def diagnose(
-    checkpoint: str, meta: str, gen_dir: str, train_dir: str, report: str | None = None, count: int = 1
+    checkpoint: str,
+    meta: str,
+    gen_dir: str,
+    train_dir: str,
+    report: str | None = None,
+    count: int = 1,
+    device: str = "auto",
 ) -> list[str]:
     """The lines this module prints (see the module docstring): the first ``count`` clones of the list,
     each version's transcript for the first, and word error rates pooled over all ``count``."""
@@ -71,7 +77,7 @@ def diagnose(
     if missing:
         raise ValueError(f"{meta}: entry {missing[0]} has no ground-truth recording to compare with")
     summary = read_summary(report) if report is not None else None
-    model = MaskGCT.from_pretrained(checkpoint)
+    model = MaskGCT.from_pretrained(checkpoint, pick_device(device))
     asr, speaker = load_asr(), load_speaker_encoder()
     data = read_datadir(train_dir)
     training_voices = [speaker.embed(load_speech(str(data.audio_path(u[0])))) for u in data.spk2utt.values()]
@@ -150,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--count", type=int, default=1, help="diagnose the first N clones, WER pooled over them (default 1)"
     )
+    parser.add_argument("--device", default="auto", help=f"the MaskGCT model's: {DEVICE_HELP}")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
     try:
-        lines = diagnose(args.checkpoint, args.meta, args.gen_dir, args.train_dir, args.report, args.count)
+        lines = diagnose(
+            args.checkpoint, args.meta, args.gen_dir, args.train_dir, args.report, args.count, args.device
+        )
     except (OSError, ValueError) as err:
         return report_error(err)
     print("\n".join(lines))

@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, pick_device, report_error
 
 DEFAULT_VOICES_DIR = Path("~/.cache/maskgct/voices")
 
@@ -25,25 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--voices", default=str(DEFAULT_VOICES_DIR),
                         help=f"folder of registered voices (default {DEFAULT_VOICES_DIR})")  # fmt: skip
     parser.add_argument("--ui", action="store_true", help="also serve the web page at /")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait (default 16)")
     parser.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body (default 20)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     return parser
-
-
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return device
 
 
 def main(argv: list[str] | None = None) -> int:
