@@ -277,3 +277,42 @@ def test_bad_phone_lists_are_named(text, message, tmp_path):
     (tmp_path / "phones.txt").write_text(text, encoding="utf-8")
     with pytest.raises(CheckpointError, match=message):
         read_extra_phones(tmp_path / "phones.txt")
+
+
+RECIPE_TRAIN = """set -euo pipefail
+frontend=whisper whisper=tiny.en layer="" acoustic=mel lr=1e-3
+model_size=tiny experiment=synth_tiny trainer=cpu
+train_cmd=echo finetune_from=${1:-}
+. egs/utils/recipe_functions.sh
+train t2s 10 "${schedule[@]}"
+train mel_codec 10
+train duration 10 "${duration_schedule[@]}"
+echo "$tokenizer"
+"""
+
+
+def test_recipe_finetune_from_passes_init_from_per_network(tiny_checkpoint, tmp_path):
+    """The recipes' ``train`` helper (``--finetune-from DIR``), its commands echoed instead of run."""
+    (tmp_path / "train.sh").write_text(RECIPE_TRAIN)
+    scratch, tuned = (
+        subprocess.run(["bash", str(tmp_path / "train.sh"), *args], capture_output=True, text=True, cwd=REPO)
+        for args in ([], [str(tiny_checkpoint)])
+    )
+    assert scratch.returncode == tuned.returncode == 0, tuned.stderr
+    t2s, codec, duration, tokenizer = scratch.stdout.splitlines()
+    assert (
+        "init_from" not in scratch.stdout and "task.lr=1e-3" in t2s and tokenizer == "exp/semantic_tokenizer"
+    )
+    t2s, codec, duration, tokenizer = tuned.stdout.splitlines()
+    # T2S with the preset after the recipe's experiment and none of the from-scratch schedule.
+    assert (
+        t2s.endswith(f"experiment=[synth_tiny,finetune_t2s] init_from={tiny_checkpoint}")
+        and "task.lr" not in t2s
+    )
+    assert codec.endswith(f"freeze=[encoder,quantizer] init_from={tiny_checkpoint}")
+    assert "init_from" not in duration and "task.lr=2e-3" in duration  # the release has no duration model
+    assert tokenizer == str(tiny_checkpoint)
+    bad = subprocess.run(
+        ["bash", str(tmp_path / "train.sh"), str(tmp_path)], capture_output=True, text=True, cwd=REPO
+    )
+    assert bad.returncode == 2 and "not a checkpoint folder" in bad.stderr

@@ -2,7 +2,11 @@
 # semantic front-end statistics, semantic codec, acoustic codec, token extraction, T2S, S2A, checkpoint, zero-shot
 # inference on data/test, evaluation. Reads the caller's option variables and its train()/log() helpers.
 
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 2 ] && [ -n "$finetune_from" ]; then
+  log 2-3 "semantic tokenizer: $tokenizer's (fine-tuning keeps the tokens its T2S and S2A read)"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ] && [ -z "$finetune_from" ]; then
   log 2 "semantic front end ($frontend) and its feature statistics"
   if [ "$frontend" = w2v-bert ] && [ ! -d "$w2v_bert" ]; then  # the offline stand-in; written whole or not at all
     rm -rf "$w2v_bert.tmp"
@@ -14,7 +18,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --out exp/semantic_stats.safetensors
 fi
 
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ] && [ -z "$finetune_from" ]; then
   log 3 "semantic codec"
   train semantic_codec "$semantic_codec_steps" data.train_dir=data/train "${frontend_task[@]}" \
     task.stats=exp/semantic_stats.safetensors task.lr="$lr" task.warmup_steps=50 $semantic_codec_args
@@ -31,30 +35,30 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   log 5 "token extraction (phones, semantic tokens, acoustic codes)"
   for set in train dev; do
     python -m maskgct.data extract "data/$set" "dump/$set" --nj "$nj" \
-      --semantic-codec exp/semantic_tokenizer --acoustic-codec "exp/$acoustic_task/model"
+      --semantic-codec "$tokenizer" --acoustic-codec "exp/$acoustic_task/model"
   done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log 6 "text-to-semantic"
   train t2s "$t2s_steps" data.train_dump=dump/train data.valid_dump=dump/dev data.max_frames="$max_frames" \
-    task.lr="$lr" task.warmup_steps=100 $t2s_args
+    "${schedule[@]}" $t2s_args
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log 7 "semantic-to-acoustic (1 layer, then full)"
   for task in s2a_1layer s2a_full; do
     train "$task" "$s2a_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
-      data.max_frames="$max_frames" task.lr="$lr" task.warmup_steps=100 $s2a_args
+      data.max_frames="$max_frames" "${schedule[@]}" $s2a_args
   done
   log 7 "duration model"
   train duration "$duration_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
-    task.lr=2e-3 task.warmup_steps=100 $duration_args
+    "${duration_schedule[@]}" $duration_args
 fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log 8 "assemble the checkpoint"
-  python -m maskgct.data assemble exp/maskgct --tokenizer exp/semantic_tokenizer \
+  python -m maskgct.data assemble exp/maskgct --tokenizer "$tokenizer" \
     --acoustic-codec "exp/$acoustic_task/model" --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer/model \
     --s2a-full exp/s2a_full/model --duration exp/duration/model
 fi

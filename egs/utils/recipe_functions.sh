@@ -28,9 +28,35 @@ case "$acoustic" in
   *) echo "$0: --acoustic must be mel or dac, not '$acoustic'" >&2; exit 2 ;;
 esac
 
+# --finetune-from DIR (a checkpoint folder; --model-size must be its size): every network starts from DIR's
+# (init_from picks the task's; a duration model only if DIR has one). DIR's semantic tokenizer is used as it
+# is (stages 2-3 skipped) and the acoustic codec keeps its encoder and quantizer (only its decoder adapts to
+# the new voices), so the tokens stay those DIR's T2S and S2A read. T2S and S2A then follow
+# conf/experiment/finetune_*.yaml (lower learning rate, frozen embeddings) instead of the from-scratch
+# schedules here; --t2s-args/--s2a-args still override both.
+finetune_from=${finetune_from:-}
+tokenizer=exp/semantic_tokenizer
+schedule=(task.lr="$lr" task.warmup_steps=100)
+duration_schedule=(task.lr=2e-3 task.warmup_steps=100)
+if [ -n "$finetune_from" ]; then
+  [ -f "$finetune_from/config.json" ] || { echo "$0: --finetune-from $finetune_from: not a checkpoint folder" >&2; exit 2; }
+  finetune_from=$(cd "$finetune_from" && pwd)
+  tokenizer=$finetune_from
+  schedule=()
+  [ ! -f "$finetune_from/duration.json" ] || duration_schedule=()
+fi
+
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
 train() {  # train TASK STEPS EXTRA...: one network through the hydra entry point (resumes if killed)
-  local task=$1 steps=$2; shift 2
+  local task=$1 steps=$2 finetune=(); shift 2
+  if [ -n "$finetune_from" ]; then
+    case "$task" in
+      t2s) finetune=(experiment="[$experiment,finetune_t2s]") ;;
+      s2a_*) finetune=(experiment="[$experiment,finetune_s2a]") ;;
+      mel_codec|acoustic_codec) finetune=("freeze=[encoder,quantizer]") ;;
+    esac
+    [ "$task" = duration ] && [ ! -f "$finetune_from/duration.json" ] || finetune+=(init_from="$finetune_from")
+  fi
   ${train_cmd} python -m maskgct.train task="$task" model="${task}_${model_size}" experiment="$experiment" \
-    trainer="$trainer" exp_dir="exp/$task" trainer.max_steps="$steps" "$@"
+    trainer="$trainer" exp_dir="exp/$task" trainer.max_steps="$steps" "${finetune[@]}" "$@"
 }

@@ -6,6 +6,7 @@
 #   ./run.sh --stage 6 --stop-stage 6         # one stage (T2S training)
 #   ./run.sh --config conf/demo.conf          # the `make demo` settings
 #   ./run.sh --trainer gpu --model-size official --cmd-backend slurm
+#   ./run.sh --finetune-from ../../../checkpoints/default --model-size default   # adapt the default model
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,6 +31,7 @@ w2v_ctc_steps=600       # the stand-in learns phones (CTC) for this many steps, 
 model_size=tiny         # tiny | official (conf/model/<task>_<size>.yaml)
 trainer=cpu             # cpu | gpu | ddp (conf/trainer)
 experiment=synth_tiny
+finetune_from=""        # a checkpoint folder: fine-tune its networks instead of training from nothing
 semantic_codec_steps=300
 acoustic_codec_steps=300
 t2s_steps=1000
