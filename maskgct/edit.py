@@ -26,7 +26,7 @@ import torch
 from maskgct.align import Alignment
 from maskgct.api import MaskGCT, sampling_options
 from maskgct.constants import ACOUSTIC_HOP, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
-from maskgct.edit_plan import EditSpan, prepare_edit
+from maskgct.edit_plan import EditPlan, EditSpan, prepare_edit
 from maskgct.request import InputError, check_mode_arg
 from maskgct.s2a import s2a_generate
 from maskgct.text import text_to_ids
@@ -92,56 +92,58 @@ def edit_speech(
     if len(options.s2a_steps) != layers:
         raise InputError(f"s2a_steps needs {layers} entries, got {len(options.s2a_steps)}")
     plan = prepare_edit(audio, text, new_text, sample_rate, duration, language)
-    wav16, wav24, old, new, spans, frames = (
-        plan.wav16,
-        plan.wav24,
-        plan.old,
-        plan.new,
-        plan.spans,
-        plan.frames,
-    )
-    device = model.device
+    frames, device = plan.frames, model.device
     # Silence after the audio makes the semantic tokens cover every whole frame (as maskgct.vc does).
     silence = np.zeros(round(TOKEN_PAD_SECONDS * SEMANTIC_SAMPLE_RATE), np.float32)
-    semantic = model.tokenizer.tokenize(np.concatenate([wav16, silence]))[:frames].to(device)
-    acoustic = model.codec.encode(torch.from_numpy(wav24[: frames * ACOUSTIC_HOP]).to(device)[None, None])[0]
+    semantic = model.tokenizer.tokenize(np.concatenate([plan.wav16, silence]))[:frames].to(device)
+    wav = torch.from_numpy(plan.wav24[: frames * ACOUSTIC_HOP]).to(device)
+    acoustic = model.codec.encode(wav[None, None])[0]
     if len(semantic) != frames or len(acoustic) != frames:
         raise RuntimeError(
             f"{len(semantic)} semantic and {len(acoustic)} acoustic tokens for {frames} frames"
         )
     generator = None if seed is None else torch.Generator(device).manual_seed(int(seed))
-    t2s_decoding, s2a_decoding = options.t2s(mode, generator), options.s2a(mode, generator)
-    starts, offset = [], 0
     with model._precision(mode):
-        for span in spans:
-            a, b, n = span.start_frame + offset, span.end_frame + offset, span.new_frames
-            starts.append(a)
-            offset += n - (b - a)
-            if n == 0:  # a delete: the codes before and after meet, the codec renders the join
-                semantic, acoustic = (
-                    torch.cat([semantic[:a], semantic[b:]]),
-                    torch.cat([acoustic[:a], acoustic[b:]]),
-                )
-                continue
-            # The text as edited up to this span, as it stands after it (later spans are still old).
-            words = new[: span.new_range[1]] + old[span.old_range[1] :]
-            phones = torch.tensor([text_to_ids(" ".join(words), language)], device=device)
-            middle = model.t2s.generate(
-                phones, semantic[None, :a], n, options.t2s_steps, t2s_decoding, semantic[None, b:]
-            )[0]
-            semantic = torch.cat([semantic[:a], middle, semantic[b:]])
-            codes = s2a_generate(
-                model.s2a_1layer,
-                model.s2a_full,
-                semantic[None],
-                acoustic[None, :a],
-                options.s2a_steps,
-                s2a_decoding,
-                acoustic[None, b:],
-            )[0]
-            acoustic = torch.cat([acoustic[:a], codes, acoustic[b:]])
-    audio = splice(model, wav24, acoustic, spans, starts)
-    return EditResult(audio, SAMPLE_RATE, spans, plan.alignment, semantic, acoustic)
+        semantic, acoustic, starts = fill_spans(
+            model, plan, semantic, acoustic, options, (mode, generator), language
+        )
+    audio = splice(model, plan.wav24, acoustic, plan.spans, starts)
+    return EditResult(audio, SAMPLE_RATE, plan.spans, plan.alignment, semantic, acoustic)
+
+
+def fill_spans(model: MaskGCT, plan: EditPlan, semantic, acoustic, options, sampling, language):
+    """Generate each span in turn, left to right: semantic Long(T,) and codes Long(T, Q) of the recording
+    → those of the edited recording, and where each span starts in it. ``sampling``: (mode, generator)."""
+    t2s_decoding, s2a_decoding = options.t2s(*sampling), options.s2a(*sampling)
+    starts, offset = [], 0
+    for span in plan.spans:
+        a, b, n = span.start_frame + offset, span.end_frame + offset, span.new_frames
+        starts.append(a)
+        offset += n - (b - a)
+        if n == 0:  # a delete: the codes before and after meet, the codec renders the join
+            semantic, acoustic = (
+                torch.cat([semantic[:a], semantic[b:]]),
+                torch.cat([acoustic[:a], acoustic[b:]]),
+            )
+            continue
+        # The text as edited up to this span, as it stands after it (later spans are still old).
+        words = plan.new[: span.new_range[1]] + plan.old[span.old_range[1] :]
+        phones = torch.tensor([text_to_ids(" ".join(words), language)], device=semantic.device)
+        middle = model.t2s.generate(
+            phones, semantic[None, :a], n, options.t2s_steps, t2s_decoding, semantic[None, b:]
+        )[0]
+        semantic = torch.cat([semantic[:a], middle, semantic[b:]])
+        codes = s2a_generate(
+            model.s2a_1layer,
+            model.s2a_full,
+            semantic[None],
+            acoustic[None, :a],
+            options.s2a_steps,
+            s2a_decoding,
+            acoustic[None, b:],
+        )[0]
+        acoustic = torch.cat([acoustic[:a], codes, acoustic[b:]])
+    return semantic, acoustic, starts
 
 
 def splice(model: MaskGCT, wav24: np.ndarray, codes: torch.Tensor, spans, starts) -> np.ndarray:
@@ -152,6 +154,8 @@ def splice(model: MaskGCT, wav24: np.ndarray, codes: torch.Tensor, spans, starts
         first, stop = start - 1, start + span.new_frames + 1  # the edited frames and one each side
         lo, hi = max(0, first - DECODE_CONTEXT_FRAMES), min(len(codes), stop + DECODE_CONTEXT_FRAMES)
         decoded = model.codec.decode(codes[None, lo:hi])[0, 0].float().cpu().numpy()
+        if len(decoded) != (hi - lo) * ACOUSTIC_HOP:
+            raise RuntimeError(f"the codec gave {len(decoded)} samples for {hi - lo} frames")
         pieces.append(wav24[previous_end * ACOUSTIC_HOP : span.start_frame * ACOUSTIC_HOP])
         pieces.append(decoded[(first - lo) * ACOUSTIC_HOP : (stop - lo) * ACOUSTIC_HOP])
         previous_end = span.end_frame

@@ -21,7 +21,7 @@ import numpy as np
 from maskgct.align import MATCH_THRESHOLD, Alignment, AlignmentError, align_words
 from maskgct.align.energy import HOP_S, energy
 from maskgct.constants import ACOUSTIC_HOP, FRAME_RATE, MAX_SECONDS, SEMANTIC_SAMPLE_RATE, rule_frames
-from maskgct.request import InputError, phones_of
+from maskgct.request import InputError
 from maskgct.text import text_to_ids
 from maskgct.vc import load_clip
 
@@ -30,6 +30,7 @@ from maskgct.vc import load_clip
 MERGE_GAP_FRAMES = FRAME_RATE // 2
 # A span edge moves to the quietest frame boundary within this many frames (the aligner's ~40 ms error).
 SNAP_FRAMES = 2
+# Shorter than this holds no word worth editing (and too few frames for a span between two crossfades).
 MIN_AUDIO_SECONDS = 0.5
 
 
@@ -37,7 +38,8 @@ MIN_AUDIO_SECONDS = 0.5
 class EditSpan:
     """One edited stretch: the transcript's words ``old[old_range]`` become the new text's
     ``new[new_range]`` (either may be empty: an insert, a delete); the recording's token frames
-    ``[start_frame, end_frame)`` (equal for an insert) are replaced by ``new_frames`` generated ones."""
+    ``[start_frame, end_frame)`` (for an insert the pause between its neighbours, often empty) are
+    replaced by ``new_frames`` generated ones."""
 
     old_words: list[str]
     new_words: list[str]
@@ -174,8 +176,10 @@ def prepare_edit(
     for name, value in (("transcript", text), ("new text", new_text)):
         if value is None or not value.strip():
             raise InputError(f"the {name} is empty")
-    phones_of(text, None, language, "transcript")
-    phones_of(new_text, None, language, "new")
+        try:
+            text_to_ids(value, language)
+        except ValueError as err:
+            raise InputError(f"{name}: {err}") from None
     old, new = words_of(text), words_of(new_text)
     if not old or not new:
         raise InputError(f"the {'transcript' if not old else 'new text'} has no words")
