@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 
-from maskgct.cli import report_error
+from maskgct.cli import DEVICE_HELP, report_error
 from maskgct.constants import MAX_SECONDS
 from maskgct.infer import check_output, finite_float, load_model, write_wav
 from maskgct.vc_cli import parse_steps
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
                         help="reference: the official computation; fast: SDPA, batched guidance, bf16 on "
                         "GPU")  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument(
         "--duration",
         type=finite_float,
