@@ -13,6 +13,7 @@ from torch import nn
 from maskgct.audio import AudioError
 from maskgct.checkpoint import CheckpointError, read_safetensors
 from maskgct.constants import SEMANTIC_SAMPLE_RATE, SILENCE_PEAK
+from maskgct.progress import ProgressLines
 
 
 def load_stats(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,15 +39,12 @@ def save_stats(path: str | Path, mean: torch.Tensor, var: torch.Tensor) -> None:
 
 
 def usable_batches(
-    data_dir: str | Path, batch_size: int, min_samples: int, max_samples: int | None, rejected: dict[str, str]
+    items: list, batch_size: int, min_samples: int, max_samples: int | None, rejected: dict[str, str]
 ):
-    """Yield batches (lists of ``(L_i,)`` float32 arrays) of the data dir's usable 16 kHz utterances; the
-    others go into ``rejected`` as ``{utt: reason}``."""
-    from maskgct.data.datadir import read_datadir
-    from maskgct.data.extract import utterances
-
+    """Yield batches (lists of ``(L_i,)`` float32 arrays) of the usable 16 kHz utterances among ``items``
+    (``maskgct.data.extract.Utterance``); the others go into ``rejected`` as ``{utt: reason}``."""
     wavs = []
-    for item in utterances(read_datadir(data_dir)):
+    for item in items:
         try:
             wav = item.audio(SEMANTIC_SAMPLE_RATE)
         except AudioError as err:
@@ -70,23 +68,32 @@ def usable_batches(
 
 @torch.no_grad()
 def compute_stats(
-    features: nn.Module, data_dir: str | Path, batch_size: int, min_samples: int
+    features: nn.Module, data_dir: str | Path, batch_size: int, min_samples: int, progress_every: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, int, dict[str, str]]:
     """Mean and (population) variance ``(C,)`` of the unnormalised layer features over every valid frame.
 
     Sums are kept in float64, so the order of utterances does not matter to float32 precision.
+    ``progress_every`` > 0 prints a line on stderr every that many utterances.
     Returns ``(mean, var, frames, rejected)``.
     """
+    from maskgct.data.datadir import read_datadir
+    from maskgct.data.extract import utterances
+
+    items = utterances(read_datadir(data_dir))
+    progress = ProgressLines("feature statistics", len(items), "utterances", progress_every)
     total = torch.zeros(features.hidden_size, dtype=torch.float64)
     total_sq = torch.zeros_like(total)
-    frames = 0
+    frames = used = 0
     rejected: dict[str, str] = {}
-    for wavs in usable_batches(data_dir, batch_size, min_samples, features.max_samples, rejected):
+    for wavs in usable_batches(items, batch_size, min_samples, features.max_samples, rejected):
         hidden, mask = features(wavs, normalise=False)
         valid = hidden[mask].double().cpu()
         total += valid.sum(0)
         total_sq += valid.pow(2).sum(0)
         frames += valid.shape[0]
+        used += len(wavs)
+        progress.update(used + len(rejected), f" ({len(rejected)} skipped, {frames} frames)")
+    progress.update(len(items), f" ({len(rejected)} skipped, {frames} frames)")
     if frames == 0:
         raise ValueError(f"{data_dir}: no usable utterance")
     mean = total / frames

@@ -37,6 +37,7 @@ from maskgct.constants import SEMANTIC_SAMPLE_RATE
 STATS_FILE = "w2v_bert_stats.safetensors"
 WHISPER_STATS_FILE = "whisper_stats.safetensors"  # a whisper tokenizer folder's statistics
 TOKENIZER_FILE = "semantic_tokenizer.json"
+PROGRESS_EVERY = 100  # utterances between the progress lines of `stats`
 
 
 def load_features(
@@ -193,13 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     st.add_argument("--out", required=True, help="statistics file to write (mean, var)")
     st.add_argument("--batch-size", type=int, default=8)
+    st.add_argument(
+        "--progress-every",
+        type=int,
+        default=PROGRESS_EVERY,
+        help="a progress line on stderr every N utterances (default %(default)s; 0: none)",
+    )
     st.add_argument("--device", default="auto", help=DEVICE_HELP)
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
+    if args.batch_size < 1 or args.progress_every < 0:
+        parser.error("--batch-size must be at least 1 and --progress-every at least 0")
     try:
         features = load_features(args.w2v_bert, args.whisper, args.layer).to(pick_device(args.device))
-        mean, var, frames, rejected = compute_stats(features, args.data_dir, args.batch_size, MIN_SAMPLES)
+        mean, var, frames, rejected = compute_stats(
+            features, args.data_dir, args.batch_size, MIN_SAMPLES, args.progress_every
+        )
         save_stats(args.out, mean, var)
         print(f"statistics over {frames} frames written to {args.out} ({len(rejected)} utterances skipped)")
         for utt, reason in sorted(rejected.items()):

@@ -14,9 +14,13 @@ from pathlib import Path
 import torch
 
 from maskgct.constants import PHONE_VOCAB_SIZE, SEMANTIC_SAMPLE_RATE
+from maskgct.progress import ProgressLines
 
 BLANK = PHONE_VOCAB_SIZE  # the CTC blank: one class after the phones
 SCORED_UTTERANCES = 256  # the phone error rate is reported on (up to) this many training utterances
+# Progress lines on stderr: every this many training steps (with the mean loss of those steps), and every
+# PROGRESS_EVERY * batch size utterances while the log-mel features are computed.
+PROGRESS_EVERY = 25
 
 
 def train_w2v_bert_ctc(
@@ -28,10 +32,11 @@ def train_w2v_bert_ctc(
     batch_size: int = 16,
     seed: int = 0,
     language: str = "en",
+    progress_every: int = PROGRESS_EVERY,
 ) -> dict[str, float]:
     """Train the w2v-BERT in ``folder`` (HF format, overwritten) with a CTC phone classifier on the output
     of conformer layer ``layer``. Returns the first and last logged CTC loss and the final greedy phone
-    error rate on (up to 256 of) the training data."""
+    error rate on (up to 256 of) the training data. ``progress_every`` 0: no progress lines."""
     from transformers import Wav2Vec2BertModel
 
     from maskgct.codecs.w2v_bert import feature_extractor
@@ -50,10 +55,13 @@ def train_w2v_bert_ctc(
     # The log-mel front end once per utterance (it normalises each utterance on its own, so padding later
     # gives what a padded batch through the extractor gives).
     rate = SEMANTIC_SAMPLE_RATE
-    fbanks = [
-        extractor(item.audio(rate), sampling_rate=rate, return_tensors="pt")["input_features"][0]
-        for item in items
-    ]
+    progress = ProgressLines("w2v-BERT CTC features", len(items), "utterances", progress_every * batch_size)
+    fbanks = []
+    for item in items:
+        fbanks.append(
+            extractor(item.audio(rate), sampling_rate=rate, return_tensors="pt")["input_features"][0]
+        )
+        progress.update(len(fbanks))
     head = torch.nn.Linear(model.config.hidden_size, PHONE_VOCAB_SIZE + 1)
 
     def batch_logits(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,15 +72,16 @@ def train_w2v_bert_ctc(
         hidden = model(feats, attention_mask=mask).last_hidden_state
         return head(hidden).log_softmax(-1), lengths
 
-    losses = _train(model, head, batch_logits, phones, steps, lr, batch_size)
+    losses = _train(model, head, batch_logits, phones, steps, lr, batch_size, progress_every)
     error_rate = _phone_error_rate(batch_logits, phones, batch_size)
     model.save_pretrained(folder, safe_serialization=True)
     last = losses[-10:]
     return {"first_loss": losses[0], "last_loss": sum(last) / len(last), "phone_error_rate": error_rate}
 
 
-def _train(model, head, batch_logits, phones: list[list[int]], steps: int, lr: float, batch_size: int):
+def _train(model, head, batch_logits, phones, steps: int, lr: float, batch_size: int, progress_every: int):
     """``steps`` AdamW steps (one-cycle schedule, gradients clipped at 1) on random batches; the losses."""
+    progress = ProgressLines("w2v-BERT CTC training", steps, "steps", progress_every)
     params = [*model.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
@@ -96,6 +105,8 @@ def _train(model, head, batch_logits, phones: list[list[int]], steps: int, lr: f
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
+        recent = losses[-progress_every:] if progress_every else losses
+        progress.update(len(losses), f", loss {sum(recent) / len(recent):.3f}")
     model.eval()
     return losses
 
