@@ -78,6 +78,12 @@ class TokenExtractorConfig:
     max_seconds: float = 30.0
     perturb_seed: int = 0  # with the utterance id, seeds the timbre perturbation of semantic_perturbed
 
+    def __post_init__(self):
+        # Checked here, before a dump dir is made: a misspelt field must not start an extraction.
+        unknown = [name for name in self.fields if name not in FIELDS + OPTIONAL_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; expected some of {FIELDS + OPTIONAL_FIELDS}")
+
 
 class TokenExtractor:
     """``extractor(utterance) -> {field: ids}``: phones from text, semantic and acoustic tokens from audio."""
@@ -88,9 +94,6 @@ class TokenExtractor:
         self.config = config
         self.torch = torch
         self.semantic = self.acoustic = None
-        unknown = [name for name in config.fields if name not in FIELDS + OPTIONAL_FIELDS]
-        if unknown:
-            raise ValueError(f"unknown field {unknown[0]!r}; expected some of {FIELDS + OPTIONAL_FIELDS}")
         if "semantic" in config.fields or SEMANTIC_PERTURBED in config.fields:
             from maskgct.codecs.semantic import SemanticTokenizer
 
