@@ -63,9 +63,11 @@ def describe(span) -> str:
 def run(args: argparse.Namespace, log) -> int:
     from maskgct.edit import edit_speech
     from maskgct.edit_plan import prepare_edit
+    from maskgct.request import sampling_options
 
     # Check the request (audio, texts, alignment, the 30 s budget) before spending seconds on the model.
     check_output(args.out)
+    sampling_options(args.steps, args.s2a_steps, None, None, None, None)
     prepare_edit(args.audio, args.text, args.new_text, None, args.duration, args.language)
     model = load_model(args, log)
     started = time.perf_counter()

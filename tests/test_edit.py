@@ -183,6 +183,11 @@ def test_bad_input_is_one_error_line_and_no_output(speech, speech_file, tmp_path
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: "), (overrides, err)
         assert not out.exists() and not list(tmp_path.glob(".out.wav*"))
+    out = tmp_path / "out.wav"
+    argv = ["--audio", str(speech_file), "--text", TEXT, "--new-text", new_text, "--out", str(out)]
+    assert main([*argv, "--steps", "0", "--checkpoint", str(tmp_path / "no-model")]) == 2
+    assert capsys.readouterr().err.strip() == "error: the number of decoding steps must be at least 1"
+    assert not out.exists()
     with pytest.raises(InputError, match="mode"):
         edit_speech(None, speech, TEXT, new_text, sample_rate=RATE, mode="quick")
 
