@@ -167,3 +167,15 @@ def test_pick_device_resolves_auto_and_refuses_what_is_not_there():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             pick_device("cuda:1")
+
+
+def test_train_help_lists_the_tasks_and_exits_0():
+    # Hydra's own --help composes the config first and fails without a task: ours answers instead.
+    for command in (["-m", "maskgct.train", "--help"], ["-m", "maskgct", "train", "-h"]):
+        done = subprocess.run([sys.executable, *command], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout.startswith("usage: ") and "Traceback" not in done.stdout
+        tasks = next(line for line in done.stdout.splitlines() if line.startswith("tasks:"))
+        assert tasks.split(":")[1].strip().split(", ") == [
+            "acoustic_codec", "duration", "mel_codec", "s2a_1layer", "s2a_full", "semantic_codec", "t2s"
+        ]  # fmt: skip

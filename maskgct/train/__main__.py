@@ -270,12 +270,37 @@ def train(cfg: DictConfig) -> L.Trainer:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     try:
         train(cfg)
     except (CheckpointError, LoggerUnavailable) as err:
         sys.exit(report_error(err))
 
 
+def usage(prog: str) -> str:
+    """The ``--help`` text: hydra's own help composes the config first, which fails without a task."""
+    conf = Path(CONF_DIR)
+    tasks, experiments = (
+        [p.stem for p in sorted((conf / kind).glob("*.yaml"))] for kind in ("task", "experiment")
+    )
+    return (
+        f"usage: {prog} task=<task> [experiment=<name>] [key=value ...]\n\n"
+        "Train one network of MaskGCT; the settings are hydra overrides of conf/train.yaml.\n\n"
+        f"tasks:       {', '.join(tasks)}\n"
+        f"experiments: {', '.join(experiments)}\n\n"
+        f"example: {prog} task=t2s experiment=synth_tiny trainer.max_steps=100\n"
+        f"hydra's own options: {prog} --hydra-help"
+    )
+
+
+def main() -> int | None:
+    """Hydra reads ``sys.argv`` itself; ``-h``/``--help`` is answered here instead."""
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        prog = sys.argv[0] if sys.argv[0].startswith("maskgct ") else "python -m maskgct.train"
+        print(usage(prog))
+        return 0
+    return hydra_main()
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
