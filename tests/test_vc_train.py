@@ -1,10 +1,14 @@
 """S2A training against timbre leakage (issue 17): the timbre perturbation (``maskgct.data.perturb``), the
 ``semantic_perturbed`` dump field written by extraction, and ``task.semantic_field`` feeding it to S2A."""
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from omegaconf import OmegaConf
 from scipy.signal import sosfreqz
 from train_support import compose_cfg
 
@@ -18,6 +22,7 @@ from maskgct.train.__main__ import build, model_config
 from maskgct.train.s2a import S2ATask
 
 RATE = 16000
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +201,37 @@ def test_s2a_step_conditions_on_the_chosen_tokens_with_the_original_targets(
 def test_s2a_task_refuses_an_unknown_semantic_field():
     with pytest.raises(ValueError, match="semantic_field"):
         S2ATask(model_config("s2a_1layer_tiny"), semantic_field="acoustic")
+
+
+RECIPE_STAGE_11 = """set -euo pipefail
+frontend=whisper whisper=tiny.en layer="" acoustic=mel lr=1e-3 model_size=tiny experiment=synth_tiny
+trainer=cpu nj=2 max_frames=3000 s2a_args="" stage=11 stop_stage=11 vc_finetune=${1:-false}
+train_cmd=echo
+. egs/utils/recipe_functions.sh
+python() { echo python "$@"; }
+. egs/utils/maskgct_stages.sh
+"""
+
+
+def test_recipe_stage_11_extracts_the_field_and_finetunes_both_s2a_models_on_it(tmp_path):
+    """The recipes' VC stage, its commands echoed instead of run; the training commands compose."""
+    (tmp_path / "stage.sh").write_text(RECIPE_STAGE_11)
+    runs = [
+        subprocess.run(["bash", str(tmp_path / "stage.sh"), *args], capture_output=True, text=True, cwd=REPO)
+        for args in ([], ["true"])
+    ]
+    assert runs[0].returncode == runs[1].returncode == 0, runs[1].stderr
+    assert runs[0].stdout == ""  # off by default
+    log, *commands = runs[1].stdout.splitlines()
+    assert "[stage 11] voice conversion" in log
+    extracts = [c for c in commands if " extract " in c]
+    trains = [c for c in commands if " maskgct.train " in c]
+    assert len(extracts) == 2 and all("--fields semantic_perturbed,acoustic" in c for c in extracts)
+    assert [c.split()[5] for c in extracts] == ["dump/train_vc", "dump/dev_vc"]
+    assert commands[-1].startswith("python -m maskgct.data assemble exp/maskgct_vc ")
+    assert "--s2a-1layer exp/s2a_1layer_vc/model --s2a-full exp/s2a_full_vc/model" in commands[-1]
+    for task, command in zip(("s2a_1layer", "s2a_full"), trains, strict=True):
+        cfg = compose_cfg(command.split(" maskgct.train ")[1].split())
+        assert cfg.exp_dir == f"exp/{task}_vc" and cfg.init_from == f"exp/{task}/model/{task}"
+        assert cfg.task.semantic_field == "semantic_perturbed" and cfg.data.train_dump == "dump/train_vc"
+        assert OmegaConf.to_container(cfg.data, resolve=True)["fields"] == ["semantic_perturbed", "acoustic"]

@@ -1,6 +1,7 @@
-# Stages 2-10 shared by the recipes (sourced by egs/*/tts1/run.sh after stage 1 wrote data/{train,dev,test}):
+# Stages 2-11 shared by the recipes (sourced by egs/*/tts1/run.sh after stage 1 wrote data/{train,dev,test}):
 # semantic front-end statistics, semantic codec, acoustic codec, token extraction, T2S, S2A, checkpoint, zero-shot
-# inference on data/test, evaluation. Reads the caller's option variables and its train()/log() helpers.
+# inference on data/test, evaluation, and (vc_finetune=true) S2A fine-tuned for voice conversion.
+# Reads the caller's option variables and its train()/log() helpers.
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 2 ] && [ -n "$finetune_from" ]; then
   log 2-3 "semantic tokenizer: $tokenizer's (fine-tuning keeps the tokens its T2S and S2A read)"
@@ -77,4 +78,23 @@ if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 10 ]; then
   log 10 "evaluation (WER, speaker similarity, DNSMOS)"
   python -m maskgct.eval --meta exp/decode/meta.lst --gen-dir exp/decode/wav --out exp/decode/report
   cat exp/decode/report/summary.md
+fi
+
+if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ] && [ "${vc_finetune:-false}" = true ]; then
+  log 11 "voice conversion: S2A fine-tuned on the semantic tokens of timbre-perturbed copies"
+  # The tokens of a pitch/formant/EQ-perturbed copy, the original's codes as targets (maskgct.data.perturb):
+  # the tokens no longer carry the speaker's timbre, so S2A learns to take all of it from the prompt.
+  for set in train dev; do
+    python -m maskgct.data extract "data/$set" "dump/${set}_vc" --nj "$nj" --fields semantic_perturbed,acoustic \
+      --semantic-codec "$tokenizer" --acoustic-codec "exp/$acoustic_task/model"
+  done
+  for task in s2a_1layer s2a_full; do  # from stage 7's networks (a later init_from wins over train()'s)
+    train "$task" "${vc_steps:-300}" exp_dir="exp/${task}_vc" init_from="exp/$task/model/$task" \
+      task.semantic_field=semantic_perturbed data.train_dump=dump/train_vc data.valid_dump=dump/dev_vc \
+      data.max_frames="$max_frames" "${schedule[@]}" $s2a_args
+  done
+  # The TTS checkpoint with the fine-tuned S2A: python -m maskgct.vc --checkpoint exp/maskgct_vc ...
+  python -m maskgct.data assemble exp/maskgct_vc --tokenizer "$tokenizer" \
+    --acoustic-codec "exp/$acoustic_task/model" --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer_vc/model \
+    --s2a-full exp/s2a_full_vc/model --duration exp/duration/model
 fi

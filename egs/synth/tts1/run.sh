@@ -48,6 +48,8 @@ duration_args=""
 max_frames=3000
 test_utts=0             # 0: every held-out utterance; N: the first N (quick checks)
 infer_steps=""          # T2S decoding steps (default: the pipeline's 25)
+vc_finetune=false       # stage 11: fine-tune S2A on timbre-perturbed tokens for voice conversion (exp/maskgct_vc)
+vc_steps=300            # its steps per S2A model
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--config FILE] [--<option> VALUE ...]"
 
 . ./path.sh
