@@ -31,9 +31,16 @@ import torch
 
 from maskgct.api import MaskGCT, ProgressFn, Prompt, sampling_options
 from maskgct.audio import AudioError, check_audio, load_audio, to_mono
-from maskgct.constants import ACOUSTIC_HOP, FRAME_RATE, MAX_SECONDS, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
+from maskgct.constants import (
+    ACOUSTIC_HOP,
+    FRAME_RATE,
+    MAX_SECONDS,
+    SAMPLE_RATE,
+    SEMANTIC_SAMPLE_RATE,
+    SILENCE_PEAK,
+)
 from maskgct.longtext import CROSSFADE_SECONDS, crossfade_join
-from maskgct.request import MIN_PROMPT_SECONDS, SILENCE_PEAK, InputError, check_mode_arg
+from maskgct.request import MIN_PROMPT_SECONDS, InputError, check_mode_arg
 
 OVERLAP = round(CROSSFADE_SECONDS * SAMPLE_RATE)  # samples each chunk after the first starts early
 # Every chunk gets at least this much source; the reference may take the rest of the 30 s window.
