@@ -42,7 +42,7 @@ from scipy.signal import sosfilt
 N_FFT = 1024  # 64 ms at 16 kHz: resolves harmonics of voices down to ~60 Hz
 HOP = 256
 # The pitch shifter's phase vocoder: librosa's default 2048-sample window (128 ms at 16 kHz) smears speech
-# so much that whisper tiny.en lost a third of the words; 32 ms windows cost it almost nothing.
+# so much that whisper tiny.en lost a third of the words (WER 0.37); 32 ms windows gave 0.09 (originals 0.02).
 PITCH_N_FFT = 512
 PITCH_HOP = 128
 # Cepstral coefficients kept for the envelope: below the pitch period of a 400 Hz voice at 16 kHz (40
