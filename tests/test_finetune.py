@@ -183,6 +183,7 @@ def test_cli_names_a_shape_mismatch_in_one_line(tiny_checkpoint, token_dump, tmp
     assert run.returncode == 2, run.stderr[-2000:]
     lines = run.stderr.strip().splitlines()
     assert lines[-1].startswith("error: init_from=") and "'mask_emb.weight' has shape (1, 64)" in lines[-1]
+    assert "the checkpoint has hidden_size=64 (model config: 32)" in lines[-1]
     assert "Traceback" not in run.stderr and not (tmp_path / "model").exists()
 
 
@@ -206,6 +207,20 @@ def test_frozen_parts_stay_fixed_and_out_of_the_optimiser(tiny_checkpoint, token
     optimised = {id(p) for group in trainer.optimizers[0].param_groups for p in group["params"]}
     names = {k for k, p in net.named_parameters() if id(p) in optimised}
     assert names == set(after) - frozen
+
+
+def test_a_frozen_run_resumes_with_the_same_freeze(tiny_checkpoint, token_dump, tmp_path):
+    """A rerun of a frozen fine-tune continues from its ``last.ckpt`` (the optimiser state fits the same
+    trainable parameters) and still leaves the frozen ones as released."""
+    common = [f"init_from={tiny_checkpoint}", "freeze=[embeddings]", "ckpt_every_n_steps=2"]
+    run_t2s(tmp_path, token_dump, 2, *common)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    trainer = run_t2s(tmp_path, token_dump, 4, *common)
+    assert trainer.global_step == 4 and Path(trainer.ckpt_path).name == "last.ckpt"  # resumed, not restarted
+    released = read_safetensors(tiny_checkpoint / "t2s.safetensors")
+    net = trainer.lightning_module.net
+    assert torch.equal(net.phone_emb.weight, released["phone_emb.weight"])
+    assert not torch.equal(net.to_logit.weight, released["to_logit.weight"])
 
 
 def audio_datadir(root: Path) -> Path:

@@ -112,7 +112,22 @@ def load_from_folder(module: nn.Module, directory: Path, names: tuple[str, ...],
     elif isinstance(net, SemanticCodec):
         load_semantic_codec(net, directory, names[0], source)
     else:
-        load_strict(net, read_network(directory, names[0], net)[1], source)
+        config, state = read_network(directory, names[0], net)
+        try:
+            load_strict(net, state, source)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}{config_hint(net, config)}") from None
+
+
+def config_hint(net: nn.Module, saved: dict) -> str:
+    """What a mismatch most often means: the model config is not the checkpoint's size."""
+    ours = dataclasses.asdict(net.config)
+    differ = [
+        f"{k}={v!r} (model config: {ours[k]!r})" for k, v in saved.items() if k in ours and ours[k] != v
+    ]
+    if not differ:
+        return ""
+    return f"; the checkpoint has {', '.join(differ)}: choose the model config of its size"
 
 
 def load_lightning_checkpoint(module: nn.Module, path: Path, source: str) -> None:
