@@ -41,14 +41,19 @@ import hydra
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from maskgct.checkpoint import CheckpointError, save_network
 from maskgct.cli import report_error
+from maskgct.data.datadir import DataDirError
+from maskgct.data.shards import DumpError
 from maskgct.train.freeze import apply_freeze
 from maskgct.train.init import init_weights
+from maskgct.train.overrides import OverrideError, check_overrides, one_line
 from maskgct.train.phones import extend_phone_table, phone_table, read_extra_phones, write_phone_list
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -273,8 +278,27 @@ def train(cfg: DictConfig) -> L.Trainer:
 def hydra_main(cfg: DictConfig) -> None:
     try:
         train(cfg)
-    except (CheckpointError, LoggerUnavailable) as err:
-        sys.exit(report_error(err))
+    except BAD_INPUT as err:
+        if full_errors():
+            raise
+        sys.exit(report_error(one_line(str(err))))
+
+
+# What a run's settings or inputs can be wrong with (a missing or foreign data path, a checkpoint, a logger,
+# a value lightning or a constructor refuses): one error line. Anything else is a bug and keeps its trace.
+BAD_INPUT = (
+    CheckpointError,
+    LoggerUnavailable,
+    DumpError,
+    DataDirError,
+    InstantiationException,
+    MisconfigurationException,
+)
+
+
+def full_errors() -> bool:
+    """``--verbose`` or hydra's own ``HYDRA_FULL_ERROR=1``: show an error's full trace, not one line."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
 def usage(prog: str) -> str:
@@ -289,16 +313,29 @@ def usage(prog: str) -> str:
         f"tasks:       {', '.join(tasks)}\n"
         f"experiments: {', '.join(experiments)}\n\n"
         f"example: {prog} task=t2s experiment=synth_tiny trainer.max_steps=100\n"
+        f"errors are one line; --verbose (or HYDRA_FULL_ERROR=1) shows the full trace\n"
         f"hydra's own options: {prog} --hydra-help"
     )
 
 
 def main() -> int | None:
-    """Hydra reads ``sys.argv`` itself; ``-h``/``--help`` is answered here instead."""
+    """Hydra reads ``sys.argv`` itself; ``-h``/``--help`` is answered here instead, and plain overrides
+    (no hydra flags) are checked before hydra starts a run (``maskgct.train.overrides``)."""
     if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
         prog = sys.argv[0] if sys.argv[0].startswith("maskgct ") else "python -m maskgct.train"
         print(usage(prog))
         return 0
+    if "--verbose" in sys.argv[1:]:
+        sys.argv = [arg for arg in sys.argv if arg != "--verbose"]
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # hydra then prints the trace too
+    overrides = sys.argv[1:]
+    if not any(arg.startswith("-") for arg in overrides):
+        try:
+            check_overrides(CONF_DIR, overrides)
+        except OverrideError as err:
+            if full_errors():
+                raise
+            return report_error(err)
     return hydra_main()
 
 

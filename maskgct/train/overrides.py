@@ -1,0 +1,127 @@
+"""The training command line checked before hydra starts a run: one ``error:`` line naming the bad override.
+
+Hydra reports a composition error in several lines ending in "Set the environment variable
+HYDRA_FULL_ERROR=1", and it accepts any value for any key: ``trainer.max_steps=abc`` composes and only fails
+deep inside lightning with a ``TypeError`` that names neither the key nor the value. Here the overrides are
+composed once as hydra will compose them; a composition error becomes one line, a value whose type
+differs from the type of the value it replaces (an int, a float or a bool in ``conf/``) is refused by name,
+and so is a data path that is missing or not what the task reads (``data.*_dump``: a token dump of
+``python -m maskgct.data extract``; ``data.*_dir``: a Kaldi data dir) — before lightning starts and hydra
+writes anything into the experiment folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from maskgct.data.datadir import DataDirError, read_datadir
+
+
+class OverrideError(ValueError):
+    """An override that hydra cannot compose, or whose value has the wrong type; the message names it."""
+
+
+def one_line(message: str) -> str:
+    """Hydra's multi-line message as one line: the option lists joined after their heading, the config
+    search path (hydra's internals) dropped."""
+    parts: list[str] = []
+    for line in message.splitlines():
+        if line.startswith("Config search path"):
+            break
+        if line.startswith("\t") and parts:
+            separator = " " if parts[-1].endswith(":") else ", "
+            parts[-1] += separator + line.strip()
+        elif line.strip():
+            parts.append(line.strip())
+    return "; ".join(parts)
+
+
+def _compose(conf_dir: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def _value(cfg, key: str):
+    # Unresolvable interpolations (${hydra:...} outside a run) read as None: only literal values are typed.
+    return OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+
+
+def _kind(value) -> str | None:
+    """The type a replacing value must have: "an integer", "a number", "true or false"; None: any."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return None
+
+
+def _fits(kind: str, value) -> bool:
+    if kind == "true or false":
+        return isinstance(value, bool)
+    if kind == "an integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_overrides(conf_dir: str, overrides: list[str]) -> None:
+    """Raise ``OverrideError`` unless ``overrides`` compose with ``conf_dir/train.yaml`` and each value
+    override keeps the type of the value it replaces."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        bad = next((o for o in overrides if not _parses(o)), " ".join(overrides))
+        raise OverrideError(f"cannot parse the override {bad!r}: {one_line(str(err))}") from None
+    try:
+        cfg = _compose(conf_dir, overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise OverrideError(one_line(str(err))) from None
+    check_data_paths(cfg)
+    groups = [o for o in parsed if (Path(conf_dir) / o.key_or_group).is_dir()]
+    values = [o for o in parsed if o not in groups and not o.is_add() and not o.is_delete()]
+    if not values:
+        return
+    # The values the overrides replace: the same config groups, no value overrides.
+    base = _compose(conf_dir, [o.input_line for o in groups])
+    for override in values:
+        kind = _kind(_value(base, override.key_or_group))
+        if kind is not None and not _fits(kind, _value(cfg, override.key_or_group)):
+            raise OverrideError(f"{override.input_line}: {override.key_or_group} must be {kind}")
+
+
+def _parses(override: str) -> bool:
+    try:
+        OverridesParser.create().parse_overrides([override])
+    except HydraException:
+        return False
+    return True
+
+
+def check_data_paths(cfg) -> None:
+    """Each ``data.<x>_dump`` must hold complete token shards, each ``data.<x>_dir`` must be a data dir."""
+    for key in cfg.get("data") or {}:
+        value = _value(cfg, f"data.{key}")
+        if value is None or not isinstance(value, str):
+            continue
+        path = Path(value)
+        if key.endswith("_dump"):
+            if not path.is_dir():
+                raise OverrideError(
+                    f"data.{key}={value}: no such folder (a token dump of `maskgct data extract`)"
+                )
+            if not any(index.with_suffix(".safetensors").is_file() for index in path.glob("*.jsonl")):
+                raise OverrideError(
+                    f"data.{key}={value}: not a token dump (no shards; run `maskgct data extract`)"
+                )
+        elif key.endswith("_dir"):
+            try:
+                read_datadir(path)
+            except DataDirError as err:
+                raise OverrideError(f"data.{key}={value}: {err}") from None
