@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from maskgct.checkpoint import CheckpointError, load_strict, read_safetensors
+from maskgct.checkpoint import CheckpointError, load_strict, network_config, read_safetensors
 from maskgct.codecs.modules import ResidualVQ, VocosBackbone
 
 CODEC_NAME = "semantic_codec"
@@ -105,8 +105,10 @@ class SemanticCodec(nn.Module):
         if not meta_path.is_file():
             raise CheckpointError(f"{meta_path} not found")
         try:
-            config = SemanticCodecConfig(**json.loads(meta_path.read_text())["config"])
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            config = network_config(
+                SemanticCodecConfig, json.loads(meta_path.read_text())["config"], str(meta_path)
+            )
+        except (json.JSONDecodeError, KeyError) as err:
             raise CheckpointError(f"{meta_path}: not a semantic codec description ({err})") from None
         if with_decoder and not config.with_decoder:
             raise CheckpointError(f"{meta_path}: this codec was saved without its decoder")

@@ -20,6 +20,8 @@ import importlib
 import json
 import os
 import shutil
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,11 +105,58 @@ def load_network(
         raise CheckpointError(f"{meta_path}: not a network description ({err})") from None
     if not module_name.startswith("maskgct."):
         raise CheckpointError(f"{meta_path}: refusing to build {meta['class']!r} from outside maskgct")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise CheckpointError(f"{meta_path}: no network class {meta['class']!r} in maskgct") from None
+    if not isinstance(cls, type) or not hasattr(cls, "config_class"):
+        raise CheckpointError(f"{meta_path}: {meta['class']!r} is not a maskgct network")
     if expected is not None and not issubclass(cls, expected):
         raise CheckpointError(f"{meta_path}: expected a {expected.__name__} network")
-    net = cls(cls.config_class(**meta["config"]))
+    config = network_config(cls.config_class, meta.get("config"), str(meta_path))
+    try:
+        net = cls(config)
+    except (TypeError, ValueError, RuntimeError) as err:  # values of the right type a network refuses
+        raise CheckpointError(f"{meta_path}: cannot build {class_name} from its config ({err})") from None
     return load_strict(net, read_safetensors(weights_path), str(weights_path)).to(device).eval()
+
+
+def network_config(config_class: type, values, source: str):
+    """``config_class(**values)`` once every key is one of its fields and every value has the field's type
+    (JSON numbers: an int where an int is declared, an int or a float for a float, booleans apart); else a
+    ``CheckpointError`` naming the field."""
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{source}: 'config' must be an object of {config_class.__name__} fields")
+    hints = typing.get_type_hints(config_class)
+    fields = {field.name for field in dataclasses.fields(config_class)}
+    for key, value in values.items():
+        if key not in fields:
+            raise CheckpointError(f"{source}: unknown {config_class.__name__} field {key!r}")
+        if not _has_type(value, hints[key]):
+            expected = getattr(hints[key], "__name__", str(hints[key]))
+            raise CheckpointError(f"{source}: {config_class.__name__}.{key} = {value!r} is not {expected}")
+    return config_class(**values)
+
+
+def _has_type(value, hint) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list) or hint in (tuple, list):
+        return isinstance(value, (list, tuple))  # JSON keeps tuples as lists
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    return True  # a type JSON cannot name: the constructor decides
 
 
 def read_safetensors(path: str | Path, keep: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from maskgct.cli import DEVICE_HELP, pick_device, report_error
@@ -46,16 +47,23 @@ def _fix(args) -> int:
 
 
 def read_datadir_unsorted(directory: Path):
-    """Sort each file in place (byte order), then read it (Kaldi's ``fix_data_dir.sh``, common case)."""
-    for name in ("wav.scp", "text", "utt2spk", "segments"):
-        path = directory / name
-        if path.is_file():
-            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            path.write_text("".join(f"{line}\n" for line in sorted(lines, key=str.encode)), encoding="utf-8")
-    spk2utt = directory / "spk2utt"
-    if spk2utt.is_file():
-        spk2utt.unlink()
-    return read_datadir(directory)
+    """Read a data dir whose files may be unsorted (Kaldi's ``fix_data_dir.sh``, common case): each file is
+    sorted (byte order) into a scratch copy and read from there, so a data dir that cannot be fixed (a
+    duplicate id, a missing file) is left exactly as it was."""
+    if not directory.is_dir():
+        raise DataDirError(f"data dir not found: {directory}")
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in ("wav.scp", "text", "utt2spk", "segments"):
+            path = directory / name
+            if path.is_file():
+                lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+                sorted_lines = "".join(f"{line}\n" for line in sorted(lines, key=str.encode))
+                (Path(scratch) / name).write_text(sorted_lines, encoding="utf-8")
+        try:
+            return read_datadir(scratch)
+        except DataDirError as err:
+            # Name the user's folder, not the scratch copy (line numbers count the sorted lines).
+            raise DataDirError(str(err).replace(scratch, str(directory))) from None
 
 
 def _import(args) -> int:
@@ -145,6 +153,10 @@ def _libritts(args) -> int:
 def _extract(args) -> int:
     from maskgct.data.extract import TokenExtractorConfig, extract
 
+    if args.nj < 1:
+        raise ValueError(f"--nj must be at least 1 (parallel jobs), not {args.nj}")
+    if args.shard_mb < 1:
+        raise ValueError(f"--shard-mb must be at least 1 (megabytes per shard file), not {args.shard_mb}")
     config = TokenExtractorConfig(
         fields=tuple(args.fields.split(",")),
         language=args.language,

@@ -231,9 +231,14 @@ def extract(
     ``factory(factory_arg)`` is called once per job to build the extractor (so models load once per
     process); it must be picklable (a module-level function) when ``nj > 1``.
     """
+    # Checked before the dump dir is made: a refused run must leave nothing a correct rerun would trip on.
+    if nj < 1:
+        raise ValueError(f"the number of jobs must be at least 1, not {nj}")
+    if shard_bytes < 1:
+        raise ValueError(f"the shard size must be at least 1 byte, not {shard_bytes}")
+    items = utterances(read_datadir(data_dir))
     dump_dir = Path(dump_dir)
     (dump_dir / "logs").mkdir(parents=True, exist_ok=True)
-    items = utterances(read_datadir(data_dir))
     if factory_arg is None:
         factory_arg = TokenExtractorConfig()
     split_file = dump_dir / "logs" / "split.json"
