@@ -2,14 +2,15 @@
 
 Two things users trip on are handled here instead of refused:
 
-* A recording longer than ``MAX_PROMPT_SECONDS`` is trimmed at a pause: the quietest 0.2 s in the second
-  half of the allowed length (the latest of equally quiet ones, to keep the most voice). The models saw
-  prompts of at most 40 % of a 30 s utterance in training (MASKGCT_FACTS §4.6), and a long prompt
-  leaves little of the 30 s window for the output.
+* A recording longer than ``MAX_PROMPT_SECONDS`` is trimmed at a pause in the second half of the allowed
+  length. The models saw prompts of at most 40 % of a 30 s utterance in training (MASKGCT_FACTS §4.6),
+  and a long prompt leaves little of the 30 s window for the output. With an English transcript the
+  forced aligner (``maskgct.align``) finds its words, the cut goes in the last pause between two of them
+  and the transcript is cut with it. Otherwise the cut goes in the quietest 0.2 s (the latest of equally
+  quiet ones, to keep the most voice), and the kept part is transcribed.
 * A missing transcript is made offline by whisper tiny.en, the evaluator's ASR (``maskgct.eval.asr``),
   imported only then. An explicit transcript stays the better path: whisper's tiny model mishears words,
-  and every misheard phone misleads T2S. A transcript given for a recording that had to be trimmed no
-  longer matches the kept audio, so the kept part is transcribed too.
+  and every misheard phone misleads T2S.
 
 Each change is described in ``PreparedPrompt.notes``, for the command line and the server to pass on.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from maskgct.constants import ACOUSTIC_HOP, SEMANTIC_HOP, SEMANTIC_SAMPLE_RATE
+from maskgct.constants import ACOUSTIC_HOP, FRAME_RATE, SEMANTIC_HOP, SEMANTIC_SAMPLE_RATE
 from maskgct.request import InputError, load_prompt, phones_of
 
 MAX_PROMPT_SECONDS = 15.0
@@ -60,14 +61,22 @@ def prepare_prompt(
     notes = []
     seconds = len(wav16) / SEMANTIC_SAMPLE_RATE
     if seconds > MAX_PROMPT_SECONDS:
-        frames = pause_cut(wav16, MAX_PROMPT_SECONDS)
+        cut = word_cut(wav16, prompt_text, language) if prompt_text is not None else None
+        frames = cut[0] if cut else pause_cut(wav16, MAX_PROMPT_SECONDS)
         wav16, wav24 = wav16[: frames * SEMANTIC_HOP], wav24[: frames * ACOUSTIC_HOP]
         notes.append(
             f"the prompt is {seconds:.1f} s, longer than {MAX_PROMPT_SECONDS:g} s: trimmed at a pause to "
             f"{len(wav16) / SEMANTIC_SAMPLE_RATE:.1f} s"
         )
-        if given:
-            notes.append("its transcript is of the whole recording, so the kept part was transcribed")
+        if cut:
+            prompt_text = cut[1]
+            phone_ids = phones_of(prompt_text, None, language, "prompt")
+            notes.append(f"its transcript was cut at the same word gap: {prompt_text!r}")
+        elif given:
+            notes.append(
+                "its transcript could not be aligned with the recording to cut it there, so the kept part "
+                "was transcribed"
+            )
             prompt_text, phone_ids = None, None
     if phone_ids is None:
         prompt_text = transcribe(wav16, language)
@@ -77,6 +86,34 @@ def prepare_prompt(
                 f"no prompt text given: {ASR_NAME} heard {prompt_text!r} (a transcript you give is better)"
             )
     return PreparedPrompt(wav16, wav24, phone_ids, prompt_text, notes)
+
+
+def word_cut(wav16: np.ndarray, transcript: str, language: str) -> tuple[int, str] | None:
+    """Where to cut a recording longer than ``MAX_PROMPT_SECONDS`` that ``transcript`` describes: the frame
+    (20 ms) in the middle of the last pause of 0.2 s or more between two words (else the widest gap) in the
+    second half of the allowed length, and the words before it. None where the aligner cannot tell
+    (another language, no gap there, or a transcript that does not match the audio)."""
+    from maskgct.align import MATCH_THRESHOLD, AlignmentError, align_words
+
+    try:
+        alignment = align_words(wav16, SEMANTIC_SAMPLE_RATE, transcript, language)
+    except AlignmentError:
+        return None
+    if alignment.score < MATCH_THRESHOLD:
+        return None
+    words = alignment.words
+    gaps = [
+        (after.start_s - before.end_s, i, round((before.end_s + after.start_s) / 2 * FRAME_RATE))
+        for i, (before, after) in enumerate(zip(words[:-1], words[1:], strict=True))
+    ]
+    limit = MAX_PROMPT_SECONDS * FRAME_RATE
+    fitting = [gap for gap in gaps if limit / 2 <= gap[2] <= limit]
+    if not fitting:
+        return None
+    pauses = [gap for gap in fitting if gap[0] >= PAUSE_FRAMES / FRAME_RATE]
+    # The latest pause keeps the most voice; words that all run together meet at the widest gap.
+    _, i, frame = max(pauses, key=lambda gap: gap[1]) if pauses else max(fitting)
+    return frame, " ".join(transcript.split()[: words[i].index + 1])
 
 
 def pause_cut(wav16: np.ndarray, max_seconds: float) -> int:

@@ -12,6 +12,7 @@ from maskgct.constants import SEMANTIC_HOP, SEMANTIC_SAMPLE_RATE
 from maskgct.eval.wer import error_counts
 from maskgct.infer import main as infer_main
 from maskgct.prompt import MAX_PROMPT_SECONDS, PAUSE_FRAMES, pause_cut, prepare_prompt
+from maskgct.text import text_to_ids
 
 SENTENCES = [
     "Glue the sheet to the dark blue background.",
@@ -101,13 +102,33 @@ def test_a_long_prompt_is_trimmed_in_its_last_pause_before_the_limit(tts, clips,
     )
     # Whisper transcribes the kept sentences.
     assert error_counts(prepared.transcript, " ".join(SENTENCES[: kept + 1])).rate <= 0.2, prepared.transcript
-    # A transcript of the whole recording no longer fits the kept part: it is transcribed the same way.
-    given = prepare_prompt(path, " ".join(SENTENCES), None, "en", None)
-    assert np.array_equal(given.wav16, prepared.wav16) and given.transcript == prepared.transcript
-    assert given.notes[1] == "its transcript is of the whole recording, so the kept part was transcribed"
+    # A transcript that is not of this recording cannot be cut with it: the same cut, and whisper's words.
+    other = prepare_prompt(path, "A transcript of another recording, which does not match this one.", None,
+                           "en", None)  # fmt: skip
+    assert np.array_equal(other.wav16, prepared.wav16) and other.transcript == prepared.transcript
+    assert other.notes[1] == (
+        "its transcript could not be aligned with the recording to cut it there, so the kept part was "
+        "transcribed"
+    )
     # And the trimmed prompt clones.
     result = tts.clone_with_details(path, None, TARGET_TEXT, **FAST)
     assert result.prompt.seconds == seconds and np.abs(result.audio).max() > 0
+
+
+def test_a_long_prompt_with_its_transcript_is_cut_between_words_with_its_text(tts, clips, tmp_path):
+    path, gaps = write_speech(tmp_path / "long.wav", clips)
+    given = prepare_prompt(path, " ".join(SENTENCES), None, "en", None)
+    # The aligner puts the cut in the last pause between sentences before 15 s, and the transcript keeps
+    # exactly the sentences before it: the given words, not whisper's.
+    limit = MAX_PROMPT_SECONDS * SEMANTIC_SAMPLE_RATE
+    kept = max(i for i, (start, _) in enumerate(gaps) if start < limit)
+    start, end = gaps[kept]
+    assert start <= len(given.wav16) <= min(end, limit), (len(given.wav16), gaps[kept])
+    text = " ".join(SENTENCES[: kept + 1])
+    assert given.transcript == text and given.phone_ids == text_to_ids(text, "en")
+    assert given.notes[1] == f"its transcript was cut at the same word gap: {text!r}"
+    prompt = tts.encode_prompt(path, " ".join(SENTENCES))
+    assert prompt.transcript == text and prompt.num_samples == len(given.wav16)
 
 
 def test_pause_cut_takes_the_quietest_stretch_in_the_second_half_of_the_limit():
