@@ -24,8 +24,12 @@ dropped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -215,7 +219,14 @@ def convert_amphion(
     if missing:
         raise CheckpointError(f"{src}: missing {missing[0]} (expected the official snapshot layout)")
     mean, var = read_stats(Path(w2v_stats))
-    out.mkdir(parents=True, exist_ok=True)
+    with staged(out) as stage:
+        convert_into(stage, src, config, mean, var, w2v_bert, semantic_layer, copy_w2v_bert, log)
+    log(f"wrote {out}")
+    return out
+
+
+def convert_into(out: Path, src: Path, config: dict, mean, var, w2v_bert, semantic_layer, copy_w2v_bert, log):
+    """Write every converted network, the statistics and the tokenizer into ``out`` (a scratch folder)."""
     for name, save_name in (("t2s", T2S_NAME), ("s2a_1layer", S2A_1LAYER_NAME), ("s2a_full", S2A_FULL_NAME)):
         net = convert_network(
             name, model_block(config, name), read_amphion_file(src, name), str(src / AMPHION_FILES[name])
@@ -249,8 +260,28 @@ def convert_amphion(
     save_stats(stats_file, mean, var)
     log(f"semantic_codec/model.safetensors -> semantic_codec.safetensors (w2v-BERT layer {semantic_layer})")
     write_config(out, codec_networks(out), config, "amphion")
-    log(f"wrote {out}")
-    return out
+
+
+@contextlib.contextmanager
+def staged(out: Path):
+    """A scratch folder beside ``out`` to write into: its files become ``out``'s (replacing files of the
+    same name) only when the block ends without an error, so a failed conversion leaves no half-written
+    checkpoint, and a folder already there as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield stage
+        stage.chmod(0o755)  # mkdtemp's 0700 would make the checkpoint private to its writer
+        if not out.exists():
+            os.replace(stage, out)
+            return
+        for entry in stage.iterdir():
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
