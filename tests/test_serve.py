@@ -167,6 +167,25 @@ def test_a_voice_registered_without_transcript_is_transcribed_and_speaks(
     np.testing.assert_array_equal(sf.read(io.BytesIO(wav), dtype="int16")[0], sf.read(out, dtype="int16")[0])
 
 
+def test_a_long_voice_is_trimmed_and_keeps_only_what_was_encoded(server, fixtures):
+    wav, rate = sf.read(fixtures / "prompt.wav", dtype="float32")
+    long = np.concatenate([np.concatenate([wav, np.zeros(rate // 2, np.float32)])] * 7)  # 17.5 s
+    buffer = io.BytesIO()
+    sf.write(buffer, long, rate, format="WAV")
+    status, _, data = register(server, file=buffer.getvalue())
+    assert status == 201, data
+    voice = json.loads(data)
+    assert (
+        voice["notes"][0]
+        == f"the prompt is 17.5 s, longer than 15 s: trimmed at a pause to {voice['seconds']:.1f} s"
+    )
+    assert 7.5 <= voice["seconds"] <= 15 and voice["notes"][1].startswith("no prompt text given: whisper")
+    stored = sf.info(server.config.voices_dir / voice["id"] / "prompt.wav")
+    assert abs(stored.duration - voice["seconds"]) < 0.02 and stored.samplerate == rate
+    status, _, wav = post_json(server, "/v1/audio/speech", {"input": TEXT, "voice": voice["id"], **FAST})
+    assert status == 200, wav
+
+
 def test_bad_requests_get_a_4xx_json_error_and_the_server_goes_on(server, fixtures, tmp_path):
     voice = json.loads(
         register(server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT)[2]

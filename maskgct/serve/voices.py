@@ -2,7 +2,8 @@
 
 Layout of the voices folder, one sub-folder per voice id::
 
-    <id>/prompt.wav          the recording (16-bit, its own rate), to encode again for another model
+    <id>/prompt.wav          the recording (16-bit, its own rate; the kept part of a trimmed one), to
+                             encode again for another model
     <id>/tokens.safetensors  semantic Long(Tp,) and acoustic Long(Ta, Q) tokens of the prompt
     <id>/voice.json          id, transcript (whisper's when none was given), notes, phone ids, sample
                              count, the fingerprint of their model
@@ -26,6 +27,8 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+
+from maskgct.constants import FRAME_RATE, SEMANTIC_SAMPLE_RATE
 
 VOICE_FILE, TOKENS_FILE, AUDIO_FILE = "voice.json", "tokens.safetensors", "prompt.wav"
 # A name chosen by the client becomes a folder name: keep it to a safe alphabet.
@@ -87,8 +90,11 @@ class VoiceStore:
             meta = json.loads(known.read_text())
             if meta.get("model") == self.fingerprint:
                 return describe(meta)
-        # Without a transcript (or with a recording too long to keep whole) whisper makes one.
+        # Without a transcript whisper makes one; a recording too long to keep whole is trimmed.
         prompt = self.tts.encode_prompt(audio, transcript, sample_rate=rate)
+        kept = round(prompt.num_samples * rate / SEMANTIC_SAMPLE_RATE)
+        if kept < len(audio) - rate // FRAME_RATE:  # trimmed: keep what was encoded, as its transcript says
+            audio = audio[:kept]
         meta = {
             "id": voice_id,
             "transcript": prompt.transcript,
