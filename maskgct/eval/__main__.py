@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as error:  # every bad-input error of maskgct.eval is a ValueError with a plain message
         return report_error(error)
+    for utt, reason in summary.get("failed", {}).items():
+        print(f"warning: not scored: {utt}: {reason}", file=sys.stderr)
     for key, value in summary.items():
         if isinstance(value, float):
             print(f"{key:>14s}  {value:.4f}")

@@ -107,6 +107,10 @@ def markdown_summary(summary: dict, rows: list[dict]) -> str:
             f"| {row['utt']} | {row['wer']:.3f} | {_cell(row['target_text'])} | {_cell(row['hypothesis'])} |"
             for row in worst
         ]
+    failed = summary.get("failed", {})
+    if failed:
+        lines += ["", f"## Not scored ({len(failed)})", "", "| utt | reason |", "|---|---|"]
+        lines += [f"| {utt} | {_cell(reason)} |" for utt, reason in failed.items()]
     return "\n".join(lines) + "\n"
 
 

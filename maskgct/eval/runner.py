@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from maskgct.audio import AudioError
 from maskgct.eval.asr import DEFAULT_ASR_MODEL, load_asr
 from maskgct.eval.audio import SAMPLE_RATE, load_speech
 from maskgct.eval.meta import MetaEntry, generated_path, read_meta
@@ -58,6 +60,21 @@ def _check_files(entries: Sequence[MetaEntry], gen_dir: Path | None) -> None:
         raise EvalError(f"{len(missing)} audio file(s) missing: {shown}")
 
 
+def check_writable_folder(folder: Path) -> None:
+    """Refuse, before any model loads, a report folder that cannot be made or written: the first folder
+    that exists on its path is probed with a temporary file (which works as root too, unlike ``access``)."""
+    if folder.exists() and not folder.is_dir():
+        raise EvalError(f"report folder {folder} is not a folder")
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    if not existing.is_dir():
+        raise EvalError(f"report folder {folder}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise EvalError(f"report folder {folder}: cannot write in {existing} ({err.strerror})") from None
+
+
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if v is not None and np.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
@@ -84,29 +101,43 @@ def evaluate(
     ``{utt: seconds}`` dict or file) is given or ``<gen_dir>/timings.txt`` exists. ``normaliser`` is the
     WER text normalisation: ``"maskgct"`` or seed-tts-eval's ``"seed-tts"`` (see :mod:`maskgct.eval.wer`).
     Report files: ``results.csv`` (one row per utterance), ``summary.md``, ``summary.json``, ``report.png``.
+    An utterance whose audio is unreadable or silent is left out of the scores and listed in the summary's
+    ``failed`` ({utt: reason}); only when none can be scored is it an ``EvalError``.
     """
     entries = read_meta(meta) if isinstance(meta, (str, Path)) else list(meta)
     gen_dir = Path(gen_dir) if gen_dir is not None else None
     _check_request(entries, gen_dir, metrics, language, normaliser)
+    if out_dir is not None:
+        check_writable_folder(Path(out_dir))
     if timings is None and gen_dir is not None and (gen_dir / TIMINGS_FILE).is_file():
         timings = gen_dir / TIMINGS_FILE
     if timings is not None and not isinstance(timings, dict):
         timings = read_timings(timings)
     scorer = Scorer(metrics, language, asr_model, sim_model, device, asr_compute_type, normaliser)
-    rows = []
+    rows, failed = [], {}
     for entry in tqdm(entries, desc="evaluating", unit="utt", disable=not progress):
-        wav = load_speech(generated_path(entry, gen_dir))
-        row = {"utt": entry.utt, "gen_seconds": len(wav) / SAMPLE_RATE, "target_text": entry.target_text}
-        row.update(scorer.score(entry, wav))
-        if entry.gt_wav is not None:
-            row["gt_seconds"] = len(load_speech(entry.gt_wav)) / SAMPLE_RATE
-            row["dur_ratio"] = row["gen_seconds"] / row["gt_seconds"]
+        try:
+            wav = load_speech(generated_path(entry, gen_dir))
+            row = {"utt": entry.utt, "gen_seconds": len(wav) / SAMPLE_RATE, "target_text": entry.target_text}
+            row.update(scorer.score(entry, wav))
+            if entry.gt_wav is not None:
+                row["gt_seconds"] = len(load_speech(entry.gt_wav)) / SAMPLE_RATE
+                row["dur_ratio"] = row["gen_seconds"] / row["gt_seconds"]
+        except AudioError as err:
+            # One corrupt or silent file is that utterance's result, not the end of the evaluation.
+            failed[entry.utt] = str(err)
+            continue
         if timings is not None and entry.utt in timings:
             row["synth_seconds"] = timings[entry.utt]
             row["rtf"] = timings[entry.utt] / row["gen_seconds"]
         rows.append(row)
 
+    if not rows:
+        utt, reason = next(iter(failed.items()))
+        raise EvalError(f"none of the {len(failed)} utterances could be scored (first: {utt}: {reason})")
     summary = _summarise(rows, metrics, language, asr_model, sim_model)
+    if failed:
+        summary["failed"] = failed
     if "wer" in metrics:
         summary["normaliser"] = normaliser
     summary["seconds_per_utt"] = {name: scorer.seconds[name] / len(rows) for name in metrics}
