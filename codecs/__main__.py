@@ -13,6 +13,7 @@ may differ from the input's by less than one frame).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +27,27 @@ from maskgct.checkpoint import read_safetensors
 from maskgct.cli import DEVICE_HELP, pick_device, report_error
 from maskgct.codecs.acoustic_codec import load_acoustic_codec
 from maskgct.constants import SAMPLE_RATE
+
+# What each command writes, by file name ending: checked before the codec loads.
+OUTPUT_SUFFIXES = {"encode": (".safetensors",), "decode": (".wav", ".flac")}
+
+
+def check_output(command: str, path: Path) -> None:
+    if path.is_dir():
+        raise ValueError(f"output {path} is a directory: name a file")
+    if path.suffix.lower() not in OUTPUT_SUFFIXES[command]:
+        raise ValueError(f"output {path}: give a file name ending in {' or '.join(OUTPUT_SUFFIXES[command])}")
+
+
+def write_atomic(path: Path, write) -> None:
+    """``write(temporary_path)`` beside ``path``, then rename: an interrupted run leaves no partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def encode(args: argparse.Namespace) -> None:
@@ -44,8 +66,8 @@ def encode(args: argparse.Namespace) -> None:
         "hop_length": str(codec.hop_length),
         "num_samples": str(wav.shape[0]),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    save_file({"codes": codes.cpu().contiguous()}, str(args.output), metadata=metadata)
+    codes = codes.cpu().contiguous()
+    write_atomic(args.output, lambda path: save_file({"codes": codes}, str(path), metadata=metadata))
     print(f"{args.output}: {codes.shape[0]} frames x {codes.shape[1]} codes", file=sys.stderr)
 
 
@@ -59,8 +81,10 @@ def decode(args: argparse.Namespace) -> None:
     if codes.ndim != 2:
         raise ValueError(f"{args.input}: codes must have shape (T, N), got {tuple(codes.shape)}")
     wav = codec.decode(codes[None].to(args.device))[0, 0]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(args.output), wav.cpu().numpy(), SAMPLE_RATE, subtype="FLOAT")
+    audio, kind = wav.cpu().numpy(), args.output.suffix[1:].upper()
+    write_atomic(
+        args.output, lambda path: sf.write(str(path), audio, SAMPLE_RATE, subtype="FLOAT", format=kind)
+    )
     print(f"{args.output}: {wav.shape[0] / SAMPLE_RATE:.2f} s", file=sys.stderr)
 
 
@@ -87,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_output(args.command, args.output)
         args.device = pick_device(args.device)
         with torch.inference_mode():
             args.run(args)

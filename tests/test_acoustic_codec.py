@@ -188,7 +188,7 @@ def test_module_entry_point_reports_errors_without_traceback(tiny_dir, tmp_path)
             "maskgct.codecs",
             "encode",
             str(tmp_path / "none.wav"),
-            "out",
+            str(tmp_path / "out.safetensors"),
             "--model",
             str(tiny_dir),
         ],
