@@ -19,6 +19,12 @@ PHONE_PAD_ID = 1023
 
 # The models were trained on prompt + target of at most 30 s.
 MAX_SECONDS = 30.0
+# The limits of one synthesis request (README "Errors and limits"), each refused with a message saying so:
+# the text (OpenAI's limit for one speech request), the chunks a long text is cut into (each a full pass of
+# the models) and the output's planned duration (an explicit --duration included).
+MAX_TEXT_CHARS = 4096
+MAX_CHUNKS = 100
+MAX_OUTPUT_SECONDS = 600.0
 # Audio whose peak is below this (-80 dBFS) carries no voice: not a prompt, not training data.
 SILENCE_PEAK = 1e-4
 

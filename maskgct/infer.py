@@ -25,9 +25,7 @@ import warnings
 from pathlib import Path
 
 from maskgct.cli import DEVICE_HELP, pick_device, report_error
-
-# The longest output one request may ask for (long text is generated in chunks of at most 30 s).
-MAX_OUTPUT_SECONDS = 600.0
+from maskgct.constants import MAX_OUTPUT_SECONDS
 
 
 def parse_duration(value: str) -> str | float:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskgct.constants import FRAME_RATE, MAX_SECONDS, rule_frames
+from maskgct.constants import FRAME_RATE, MAX_CHUNKS, MAX_OUTPUT_SECONDS, MAX_SECONDS, rule_frames
 from maskgct.request import InputError
 
 if TYPE_CHECKING:
@@ -35,9 +35,22 @@ def plan_chunks(
     target_ids: list[int], prompt: Prompt, duration: str | float | None, speed: float
 ) -> list[tuple[list[int], int]]:
     """``[(chunk_ids, target_frames)]``: the target phones in pieces that each fit, with the prompt, in
-    the 30 s the models were trained on (one piece when the whole target fits)."""
+    the 30 s the models were trained on (one piece when the whole target fits). A plan longer than
+    ``MAX_OUTPUT_SECONDS`` or of more than ``MAX_CHUNKS`` pieces is refused before any is generated."""
     budget = int(MAX_SECONDS * FRAME_RATE) - len(prompt.semantic)
-    return split_ids(target_ids, chunk_frames(target_ids, prompt, duration, speed), budget)
+    pieces = split_ids(target_ids, chunk_frames(target_ids, prompt, duration, speed), budget)
+    seconds = sum(frames for _, frames in pieces) / FRAME_RATE
+    if seconds > MAX_OUTPUT_SECONDS:
+        raise InputError(
+            f"the speech would last {seconds:.0f} s; at most {MAX_OUTPUT_SECONDS:g} s per request: "
+            "split the text or ask for less"
+        )
+    if len(pieces) > MAX_CHUNKS:
+        raise InputError(
+            f"the text needs {len(pieces)} chunks after a {prompt.seconds:.1f} s prompt; at most "
+            f"{MAX_CHUNKS} per request: use a shorter prompt or split the text"
+        )
+    return pieces
 
 
 def target_frames(n_target: int, prompt: Prompt, duration: str | float | None, speed: float) -> int:

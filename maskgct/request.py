@@ -12,7 +12,14 @@ import torch
 
 from maskgct.audio import AudioError, check_audio, load_audio, to_mono
 from maskgct.checkpoint import CheckpointError
-from maskgct.constants import MAX_SECONDS, PHONE_PAD_ID, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE, SILENCE_PEAK
+from maskgct.constants import (
+    MAX_SECONDS,
+    MAX_TEXT_CHARS,
+    PHONE_PAD_ID,
+    SAMPLE_RATE,
+    SEMANTIC_SAMPLE_RATE,
+    SILENCE_PEAK,
+)
 from maskgct.sampler import SamplingOptions, check_mode
 from maskgct.text import text_to_ids
 
@@ -70,6 +77,10 @@ def phones_of(text: str | None, ids: Sequence[int] | None, language: str, what: 
     name = "text" if what == "text" else f"{what} text"
     if not text.strip():
         raise InputError("the text to speak is empty" if what == "text" else f"the {name} is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"the {name} is {len(text)} characters; at most {MAX_TEXT_CHARS} per request: split it into parts"
+        )
     try:
         return text_to_ids(text, language)
     except ValueError as err:

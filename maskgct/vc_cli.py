@@ -18,8 +18,8 @@ import warnings
 from pathlib import Path
 
 from maskgct.cli import DEVICE_HELP, report_error
-from maskgct.constants import MAX_SECONDS
-from maskgct.infer import MAX_OUTPUT_SECONDS, check_output, finite_float, load_model, write_wav
+from maskgct.constants import MAX_OUTPUT_SECONDS, MAX_SECONDS
+from maskgct.infer import check_output, finite_float, load_model, write_wav
 
 
 def parse_steps(value: str) -> tuple[int, ...]:

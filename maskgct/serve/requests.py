@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 
-from maskgct.infer import MAX_OUTPUT_SECONDS
+from maskgct.constants import MAX_OUTPUT_SECONDS, MAX_TEXT_CHARS
 
 AUDIO_FORMATS = {"wav": "audio/wav", "flac": "audio/flac", "pcm": "audio/L16"}
-MAX_INPUT_CHARS = 4096  # OpenAI's limit for one speech request
 SPEED_RANGE = (0.25, 4.0)  # OpenAI's range
 MAX_STEPS = 200
 MODES = ("reference", "fast")
@@ -108,8 +107,8 @@ def speech_request(body: bytes) -> SpeechRequest:
     text = text_field(data, "input")
     if not text.strip():
         raise RequestError("input: the text to speak is empty", "input")
-    if len(text) > MAX_INPUT_CHARS:
-        raise RequestError(f"input is {len(text)} characters; at most {MAX_INPUT_CHARS}", "input")
+    if len(text) > MAX_TEXT_CHARS:
+        raise RequestError(f"input is {len(text)} characters; at most {MAX_TEXT_CHARS}", "input")
     voice = text_field(data, "voice")
     fmt = text_field(data, "response_format", required=False) or "wav"
     if fmt not in AUDIO_FORMATS:
