@@ -53,7 +53,7 @@ from maskgct.data.datadir import DataDirError
 from maskgct.data.shards import DumpError
 from maskgct.train.freeze import apply_freeze
 from maskgct.train.init import init_weights
-from maskgct.train.overrides import OverrideError, check_overrides, one_line
+from maskgct.train.overrides import OverrideError, check_overrides, error_line
 from maskgct.train.phones import extend_phone_table, phone_table, read_extra_phones, write_phone_list
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -171,14 +171,22 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     if not module.automatic_optimization:
         # Manual optimisation (the GAN codec) clips its gradients itself; lightning refuses to.
         trainer_args.pop("gradient_clip_val", None)
-    trainer = L.Trainer(
-        **trainer_args,
-        default_root_dir=exp_dir,
-        callbacks=[checkpoints, *extra],
-        logger=loggers,
-        plugins=[AtomicCheckpointIO()],
-    )
+    try:
+        trainer = L.Trainer(
+            **trainer_args,
+            default_root_dir=exp_dir,
+            callbacks=[checkpoints, *extra],
+            logger=loggers,
+            plugins=[AtomicCheckpointIO()],
+        )
+    except (ValueError, TypeError, ImportError, MisconfigurationException) as err:
+        # A trainer.* value lightning refuses (precision=abc, an accelerator whose package is missing).
+        raise TrainerSettingError(f"trainer: {err}") from err
     return module, datamodule, trainer
+
+
+class TrainerSettingError(ValueError):
+    """A ``trainer.*`` setting that lightning refuses."""
 
 
 class LoggerUnavailable(ValueError):
@@ -281,7 +289,7 @@ def hydra_main(cfg: DictConfig) -> None:
     except BAD_INPUT as err:
         if full_errors():
             raise
-        sys.exit(report_error(one_line(str(err))))
+        sys.exit(report_error(error_line(err)))
 
 
 # What a run's settings or inputs can be wrong with (a missing or foreign data path, a checkpoint, a logger,
@@ -293,6 +301,7 @@ BAD_INPUT = (
     DataDirError,
     InstantiationException,
     MisconfigurationException,
+    TrainerSettingError,
 )
 
 

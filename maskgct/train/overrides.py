@@ -12,11 +12,12 @@ writes anything into the experiment folder.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
+from hydra.errors import HydraException, InstantiationException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -40,6 +41,16 @@ def one_line(message: str) -> str:
         elif line.strip():
             parts.append(line.strip())
     return "; ".join(parts)
+
+
+def error_line(err: BaseException) -> str:
+    """One line for an error of a run: hydra's "Error in call to target" becomes the config key and the
+    constructor's own error."""
+    found = re.search(r"full_key: (\S+)", str(err))
+    if isinstance(err, InstantiationException) and err.__cause__ is not None and found:
+        cause = err.__cause__
+        return f"{found.group(1)}: {type(cause).__name__}: {one_line(str(cause))}"
+    return one_line(str(err))
 
 
 def _compose(conf_dir: str, overrides: list[str]):
