@@ -166,6 +166,7 @@ def _extract(args) -> int:
         min_seconds=args.min_seconds,
         max_seconds=args.max_seconds,
     )
+    config.check_models()
     summary = extract(
         args.data_dir, args.dump_dir, factory_arg=config, nj=args.nj, shard_bytes=args.shard_mb << 20
     )

@@ -84,6 +84,20 @@ class TokenExtractorConfig:
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r}; expected some of {FIELDS + OPTIONAL_FIELDS}")
 
+    def check_models(self) -> None:
+        """Raise ``ValueError`` unless each field's network folder is given and exists (the command line
+        checks this before a dump dir is started: a later fix would change the dump's model fingerprint)."""
+        needs = []
+        if "semantic" in self.fields or SEMANTIC_PERTURBED in self.fields:
+            needs.append(("semantic tokens", "--semantic-codec", self.semantic_codec))
+        if "acoustic" in self.fields:
+            needs.append(("acoustic codes", "--acoustic-codec", self.acoustic_codec))
+        for what, option, folder in needs:
+            if not folder:
+                raise ValueError(f"extracting {what} needs {option} DIR")
+            if not Path(folder).is_dir():
+                raise ValueError(f"{option} {folder}: folder not found")
+
 
 class TokenExtractor:
     """``extractor(utterance) -> {field: ids}``: phones from text, semantic and acoustic tokens from audio."""
@@ -94,17 +108,14 @@ class TokenExtractor:
         self.config = config
         self.torch = torch
         self.semantic = self.acoustic = None
+        config.check_models()
         if "semantic" in config.fields or SEMANTIC_PERTURBED in config.fields:
             from maskgct.codecs.semantic import SemanticTokenizer
 
-            if not config.semantic_codec:
-                raise ValueError("extracting semantic tokens needs --semantic-codec DIR")
             self.semantic = SemanticTokenizer.from_pretrained(config.semantic_codec, device=config.device)
         if "acoustic" in config.fields:
             from maskgct.codecs.acoustic_codec import load_acoustic_codec
 
-            if not config.acoustic_codec:
-                raise ValueError("extracting acoustic codes needs --acoustic-codec DIR")
             self.acoustic = load_acoustic_codec(config.acoustic_codec, config.device)
 
     def __call__(self, item: Utterance) -> dict[str, np.ndarray]:
