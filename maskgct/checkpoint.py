@@ -20,7 +20,6 @@ import importlib
 import json
 import os
 import shutil
-import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from maskgct.constants import FRAME_RATE, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
+from maskgct.value_types import describe_type, fits_type
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FORMAT = "maskgct"
@@ -123,8 +123,7 @@ def load_network(
 
 def network_config(config_class: type, values, source: str):
     """``config_class(**values)`` once every key is one of its fields and every value has the field's type
-    (JSON numbers: an int where an int is declared, an int or a float for a float, booleans apart); else a
-    ``CheckpointError`` naming the field."""
+    (``maskgct.value_types``); else a ``CheckpointError`` naming the field."""
     if not isinstance(values, dict):
         raise CheckpointError(f"{source}: 'config' must be an object of {config_class.__name__} fields")
     hints = typing.get_type_hints(config_class)
@@ -132,31 +131,10 @@ def network_config(config_class: type, values, source: str):
     for key, value in values.items():
         if key not in fields:
             raise CheckpointError(f"{source}: unknown {config_class.__name__} field {key!r}")
-        if not _has_type(value, hints[key]):
-            expected = getattr(hints[key], "__name__", str(hints[key]))
+        if not fits_type(value, hints[key]):
+            expected = describe_type(hints[key])
             raise CheckpointError(f"{source}: {config_class.__name__}.{key} = {value!r} is not {expected}")
     return config_class(**values)
-
-
-def _has_type(value, hint) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_has_type(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin in (tuple, list) or hint in (tuple, list):
-        return isinstance(value, (list, tuple))  # JSON keeps tuples as lists
-    if origin is dict or hint is dict:
-        return isinstance(value, dict)
-    return True  # a type JSON cannot name: the constructor decides
 
 
 def read_safetensors(path: str | Path, keep: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:

@@ -3,8 +3,9 @@
 Hydra reports a composition error in several lines ending in "Set the environment variable
 HYDRA_FULL_ERROR=1", and it accepts any value for any key: ``trainer.max_steps=abc`` composes and only fails
 deep inside lightning with a ``TypeError`` that names neither the key nor the value. Here the overrides are
-composed once as hydra will compose them; a composition error becomes one line, a value whose type
-differs from the type of the value it replaces (an int, a float or a bool in ``conf/``) is refused by name,
+composed once as hydra will compose them; a composition error becomes one line, a value of the wrong type
+is refused by name (a ``trainer.*`` value by lightning's declared type, so ``trainer.devices=auto`` stays
+valid; any other by the type of the int, float or bool in ``conf/`` it replaces),
 and so is a data path that is missing or not what the task reads (``data.*_dump``: a token dump of
 ``python -m maskgct.data extract``; ``data.*_dir``: a Kaldi data dir) — before lightning starts and hydra
 writes anything into the experiment folder.
@@ -12,7 +13,9 @@ writes anything into the experiment folder.
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -22,6 +25,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from maskgct.data.datadir import DataDirError, read_datadir
+from maskgct.value_types import describe_type, fits_type
 
 
 class OverrideError(ValueError):
@@ -63,28 +67,25 @@ def _value(cfg, key: str):
     return OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
 
 
-def _kind(value) -> str | None:
-    """The type a replacing value must have: "an integer", "a number", "true or false"; None: any."""
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
+def _expected(key: str, replaced):
+    """The type an override of ``key`` must have, replacing ``replaced``; None: any."""
+    if key.startswith("trainer."):
+        return trainer_types().get(key.removeprefix("trainer."))
+    if isinstance(replaced, (bool, int, float)):
+        return type(replaced)
     return None
 
 
-def _fits(kind: str, value) -> bool:
-    if kind == "true or false":
-        return isinstance(value, bool)
-    if kind == "an integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+@functools.cache
+def trainer_types() -> dict:
+    import lightning as L
+
+    return typing.get_type_hints(L.Trainer.__init__)
 
 
 def check_overrides(conf_dir: str, overrides: list[str]) -> None:
-    """Raise ``OverrideError`` unless ``overrides`` compose with ``conf_dir/train.yaml`` and each value
-    override keeps the type of the value it replaces."""
+    """Raise ``OverrideError`` unless ``overrides`` compose with ``conf_dir/train.yaml``, each value
+    override has the type it must have, and the data paths hold what the task reads."""
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as err:
@@ -94,17 +95,17 @@ def check_overrides(conf_dir: str, overrides: list[str]) -> None:
         cfg = _compose(conf_dir, overrides)
     except (HydraException, OmegaConfBaseException) as err:
         raise OverrideError(one_line(str(err))) from None
-    check_data_paths(cfg)
     groups = [o for o in parsed if (Path(conf_dir) / o.key_or_group).is_dir()]
     values = [o for o in parsed if o not in groups and not o.is_add() and not o.is_delete()]
-    if not values:
-        return
-    # The values the overrides replace: the same config groups, no value overrides.
-    base = _compose(conf_dir, [o.input_line for o in groups])
-    for override in values:
-        kind = _kind(_value(base, override.key_or_group))
-        if kind is not None and not _fits(kind, _value(cfg, override.key_or_group)):
-            raise OverrideError(f"{override.input_line}: {override.key_or_group} must be {kind}")
+    if values:
+        # The values the overrides replace: the same config groups, no value overrides.
+        base = _compose(conf_dir, [o.input_line for o in groups])
+        for override in values:
+            key = override.key_or_group
+            expected = _expected(key, _value(base, key))
+            if expected is not None and not fits_type(_value(cfg, key), expected):
+                raise OverrideError(f"{override.input_line}: {key} must be {describe_type(expected)}")
+    check_data_paths(cfg)
 
 
 def _parses(override: str) -> bool:
