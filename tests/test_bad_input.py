@@ -488,3 +488,11 @@ def test_a_checkpoint_loads_when_its_description_is_right(ws):
     net = load_network(ws["ckpt"], "t2s", expected=T2S)
     assert net.config.hidden_size == 64
     assert np.isfinite(sum(float(p.abs().sum()) for p in net.parameters()))
+
+
+def test_chinese_text_with_language_en_is_read_in_mandarin():
+    """Not silent garbage: CJK runs always go through the Mandarin G2P (the official mixed front end), so
+    ``--language en`` on Chinese text speaks the same phones as ``--language zh``."""
+    from maskgct.text import text_to_ids
+
+    assert text_to_ids("你好世界", "en") == text_to_ids("你好世界", "zh")
