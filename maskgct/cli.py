@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from collections.abc import Callable
 
 
 def report_error(error: BaseException | str) -> int:
@@ -28,3 +30,29 @@ def pick_device(device: str) -> str:
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available")
     return device
+
+
+def stderr_log(quiet: bool) -> Callable[[str], None]:
+    """The progress logger of a command: a line on stderr, nothing with ``--quiet``."""
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr)
+
+    return log
+
+
+def run_audio_command(run: Callable[[], int]) -> int:
+    """Run a command that reads audio (infer, vc, edit): ``ValueError``/``OSError`` become one error line.
+
+    librosa falls back to audioread for files soundfile cannot read, warning twice on the way; the unreadable
+    file is reported as one error line instead, so those warnings are silenced.
+    """
+    warnings.filterwarnings("ignore", message="PySoundFile failed")
+    warnings.filterwarnings(
+        "ignore", message=r"librosa\.core\.audio\.__audioread_load", category=FutureWarning
+    )
+    try:
+        return run()
+    except (ValueError, OSError) as err:
+        return report_error(err)

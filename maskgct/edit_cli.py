@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 
-from maskgct.cli import DEVICE_HELP, report_error
+from maskgct.cli import DEVICE_HELP, run_audio_command, stderr_log
 from maskgct.constants import MAX_SECONDS
 from maskgct.infer import check_output, finite_float, load_model, write_wav
 from maskgct.vc_cli import parse_steps
@@ -94,20 +93,8 @@ def run(args: argparse.Namespace, log) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
-    def log(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr)
-
-    # librosa falls back to audioread for files soundfile cannot read, warning on the way; the unreadable
-    # file is reported as one error line instead.
-    warnings.filterwarnings("ignore", message="PySoundFile failed")
-    warnings.filterwarnings(
-        "ignore", message=r"librosa\.core\.audio\.__audioread_load", category=FutureWarning
-    )
-    try:
-        return run(args, log)
-    except (ValueError, OSError) as err:
-        return report_error(err)
+    log = stderr_log(args.quiet)
+    return run_audio_command(lambda: run(args, log))
 
 
 if __name__ == "__main__":

@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from maskgct.cli import DEVICE_HELP, report_error
+from maskgct.cli import DEVICE_HELP, report_error, run_audio_command, stderr_log
 from maskgct.constants import MAX_OUTPUT_SECONDS, MAX_SECONDS
 from maskgct.infer import check_output, finite_float, load_model, write_wav
 
@@ -174,20 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_args(parser, args)
 
-    def log(message: str) -> None:
-        if not args.quiet:
-            print(message, file=sys.stderr)
-
-    # librosa falls back to audioread for files soundfile cannot read, warning twice on the way; the
-    # unreadable file is reported as one error line instead.
-    warnings.filterwarnings("ignore", message="PySoundFile failed")
-    warnings.filterwarnings(
-        "ignore", message=r"librosa\.core\.audio\.__audioread_load", category=FutureWarning
-    )
-    try:
-        return run_batch(args, log) if args.batch else run_single(args, log)
-    except (ValueError, OSError) as err:
-        return report_error(err)
+    log = stderr_log(args.quiet)
+    return run_audio_command(lambda: run_batch(args, log) if args.batch else run_single(args, log))
 
 
 if __name__ == "__main__":
