@@ -59,7 +59,10 @@ def test_matches_reference(fixtures, case, one_thread):
         quantized, codes, _, _, all_quantized = codec.decoder.quantize(latent)
         embedding = codec.decoder.embed_codes(codes)
         decoded = codec.decoder(embedding)
-    assert (latent - case["encoder_latent"]).abs().max() < 1e-5
+    # The latent reaches ~99: float32 convolutions summed in another order (oneDNN picks kernels by CPU: the
+    # reference matches within 1e-5 on AMD EPYC, 6.5e-5 on Intel Xeon) differ by ~1e-6 of that.
+    reference_latent = case["encoder_latent"]
+    assert (latent - reference_latent).abs().max() < 1e-6 * reference_latent.abs().max()
     assert torch.equal(codes, case["acoustic_codes"])
     assert (quantized - case["quantized_out"]).abs().max() < 1e-5
     assert (all_quantized - case["all_quantized"]).abs().max() < 1e-5
