@@ -458,7 +458,9 @@ def test_training_errors_show_their_trace_with_verbose(ws, tmp_path, monkeypatch
     from maskgct.train.__main__ import main
     from maskgct.train.overrides import OverrideError
 
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    # main() sets HYDRA_FULL_ERROR=1 for --verbose; setenv (not delenv, which records nothing when the name
+    # is absent) makes monkeypatch remove it again: later tests' subprocesses must not inherit it.
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
     argv = ["task=t2s", f"data.train_dump={ws['dump']}", "trainer.max_steps=abc", "--verbose"]
     monkeypatch.setattr(sys, "argv", ["python -m maskgct.train", *argv])
     with pytest.raises(OverrideError, match="trainer.max_steps must be an integer"):
