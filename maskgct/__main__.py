@@ -61,9 +61,12 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage(), file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return report_error("name a command (maskgct <command> --help says more)")
+    if argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
     if argv[0] == "--version":
         from maskgct import __version__
 

@@ -222,6 +222,7 @@ CASES = [
     Case("text-unpronounceable", "text", ["..."], 2, "nothing pronounceable"),
     # --- the umbrella command
     Case("maskgct-unknown-command", "maskgct", ["speak"], 2, "unknown command 'speak'"),
+    Case("maskgct-no-command", "maskgct", [], 2, "name a command"),
     Case("maskgct-clone-bad-out", "maskgct", ["clone", *infer(out="{tmp}/clone")], 2, "ending in .wav",
          ["{tmp}/clone"]),
     Case("maskgct-data-nj-0", "maskgct", ["data", "extract", "{good_dir}", "{tmp}/dump", "--fields",
