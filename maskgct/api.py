@@ -19,8 +19,9 @@ Modes:
 * ``"reference"``: the same computation and random-draw order as Amphion, including the
   ``torch.rand([])`` per w2v-BERT layer that the reference's transformers version drew before T2S sampling.
   A seed gives the reference's tokens, and its waveform to float precision.
-* ``"fast"``: SDPA attention, conditional and unconditional passes batched into one forward, and bfloat16
-  autocast on GPU. Tokens may differ from the reference; lengths and the random-draw order do not.
+* ``"fast"``: SDPA attention, guidance without padding work, and the transformers in bfloat16 where the
+  device multiplies it natively (``maskgct.precision``; ``precision="bfloat16"`` also stores them in it,
+  for half the memory). Tokens may differ from the reference; lengths and the random-draw order do not.
 
 Both modes skip the reference's pure waste: only the w2v-BERT layers up to the used one are run, the
 semantic codec's decoder is never built, the prompt is never vocoded, step-invariant inputs are computed
@@ -57,6 +58,7 @@ from maskgct.codecs.semantic import SemanticTokenizer
 from maskgct.constants import FRAME_RATE, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.duration import DurationModel
 from maskgct.longtext import CROSSFADE_SECONDS, crossfade_join, plan_chunks
+from maskgct.precision import check_precision, computing_in, fast_dtype, store_linears
 from maskgct.prompt import prepare_prompt
 from maskgct.request import (
     InputError,
@@ -126,8 +128,10 @@ class MaskGCT:
         s2a_full: S2A,
         config: dict | None = None,
         duration: DurationModel | None = None,
+        precision: str = "auto",
     ):
         check_compatible(tokenizer, codec, t2s, s2a_1layer, s2a_full)
+        check_precision(precision)
         self.tokenizer = tokenizer.eval()
         self.codec = codec.eval()
         self.t2s = t2s.eval()
@@ -135,6 +139,10 @@ class MaskGCT:
         self.s2a_full = s2a_full.eval()
         self.config = dict(config or {})
         self.duration = duration.eval() if duration is not None else None
+        self.precision = precision
+        if precision == "bfloat16":
+            for net in (self.t2s, self.s2a_1layer, self.s2a_full):
+                store_linears(net, torch.bfloat16)
 
     @property
     def device(self) -> torch.device:
@@ -148,18 +156,27 @@ class MaskGCT:
 
     # ------------------------------------------------------------------------------------- checkpoints
     @classmethod
-    def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device = "cpu") -> MaskGCT:
-        """Load a checkpoint folder (see ``maskgct.checkpoint``), or a hub id downloaded when online."""
+    def from_pretrained(
+        cls, path_or_hub_id: str | Path, device: str | torch.device = "cpu", precision: str = "auto"
+    ) -> MaskGCT:
+        """Load a checkpoint folder (see ``maskgct.checkpoint``), or a hub id downloaded when online.
+        precision: "auto" | "float32" | "bfloat16" (fast mode only, half the memory); see
+        ``maskgct.precision``."""
+        check_precision(precision)
         folder = resolve_checkpoint(path_or_hub_id)
         config = read_config(folder)
+        # bfloat16 weights are converted network by network as they load: float32 copies never pile up.
+        linear_dtype = torch.bfloat16 if precision == "bfloat16" else None
         tokenizer = SemanticTokenizer.from_pretrained(folder, device)
         codec = load_acoustic_codec(folder, device)
-        t2s = load_network(folder, T2S_NAME, device, T2S)
-        s2a = [load_network(folder, name, device, S2A) for name in (S2A_1LAYER_NAME, S2A_FULL_NAME)]
+        t2s = load_network(folder, T2S_NAME, device, T2S, linear_dtype)
+        s2a = [
+            load_network(folder, name, device, S2A, linear_dtype) for name in (S2A_1LAYER_NAME, S2A_FULL_NAME)
+        ]
         duration = None
         if (folder / f"{DURATION_NAME}.json").is_file():
             duration = load_network(folder, DURATION_NAME, device, DurationModel)
-        return cls(tokenizer, codec, t2s, *s2a, config, duration)
+        return cls(tokenizer, codec, t2s, *s2a, config, duration, precision)
 
     def save_pretrained(self, folder: str | Path, w2v_bert: str | None = None) -> None:
         """Write the checkpoint folder; ``w2v_bert`` overrides where it says the w2v-BERT folder is."""
@@ -245,7 +262,7 @@ class MaskGCT:
         steps / cfg / temperature: T2S overrides; s2a_steps (one entry per acoustic layer) / s2a_cfg /
         s2a_temperature: S2A overrides.
         """
-        check_mode_arg(mode)
+        self.check_mode(mode)
         options = sampling_options(
             steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature, self.s2a_full.config.num_quantizer
         )
@@ -360,11 +377,22 @@ class MaskGCT:
                 torch.rand([], generator=generator)
         return generator
 
+    def check_mode(self, mode: str) -> None:
+        """``InputError`` for an unknown mode, or for reference mode with weights stored in bfloat16."""
+        check_mode_arg(mode)
+        if mode == "reference" and self.precision == "bfloat16":
+            raise InputError(
+                "reference mode needs float32 weights; this model was loaded with precision='bfloat16', "
+                "for fast mode only"
+            )
+
     def _precision(self, mode: str):
-        """Fast mode on GPU runs the transformers under bfloat16 autocast (the sampler works in float32)."""
-        if mode == "fast" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        """What the transformers run under: nothing in reference mode, autocast in ``fast_dtype`` in fast
+        mode (the sampler works in float32 either way)."""
+        self.check_mode(mode)
+        if mode == "reference":
+            return contextlib.nullcontext()
+        return computing_in(fast_dtype(self.device, self.precision), self.device)
 
     def convert_voice(self, source, reference, **options) -> np.ndarray:
         """Say what ``source`` says in the voice of ``reference`` (no transcript needed); float32 ``(L,)``

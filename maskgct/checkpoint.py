@@ -89,10 +89,19 @@ def save_network(net: nn.Module, directory: str | Path, name: str) -> None:
 
 
 def load_network(
-    directory: str | Path, name: str, device: str | torch.device = "cpu", expected: type | None = None
+    directory: str | Path,
+    name: str,
+    device: str | torch.device = "cpu",
+    expected: type | None = None,
+    linear_dtype: torch.dtype | None = None,
 ) -> nn.Module:
     """Build the network described by ``directory/name.json`` and load its weights strictly; with
-    ``expected``, a network of another class is a ``CheckpointError``."""
+    ``expected``, a network of another class is a ``CheckpointError``; with ``linear_dtype``, the
+    ``nn.Linear`` weights are stored in that dtype (``maskgct.precision``).
+
+    The network is built on the meta device and takes the file's tensors as its own, each converted to
+    its parameter's dtype as it is read: one copy of the weights in memory, never two, and no random
+    initialisation to throw away (an official-size T2S is 3 GB in float32)."""
     directory = Path(directory)
     meta_path, weights_path = directory / f"{name}.json", directory / f"{name}.safetensors"
     for path in (meta_path, weights_path):
@@ -115,10 +124,21 @@ def load_network(
         raise CheckpointError(f"{meta_path}: expected a {expected.__name__} network")
     config = network_config(cls.config_class, meta.get("config"), str(meta_path))
     try:
-        net = cls(config)
+        with torch.device("meta"):
+            net = cls(config)
     except (TypeError, ValueError, RuntimeError) as err:  # values of the right type a network refuses
         raise CheckpointError(f"{meta_path}: cannot build {class_name} from its config ({err})") from None
-    return load_strict(net, read_safetensors(weights_path), str(weights_path)).to(device).eval()
+    dtypes = {key: value.dtype for key, value in net.state_dict().items()}
+    if linear_dtype is not None:
+        for prefix, sub in net.named_modules():
+            if isinstance(sub, nn.Linear):
+                dtypes.update({f"{prefix}.{key}": linear_dtype for key, _ in sub.named_parameters()})
+    state = read_safetensors(weights_path, dtypes=dtypes)
+    check_state_dict(net, state, str(weights_path))
+    net.load_state_dict(state, strict=True, assign=True)
+    if any(t.is_meta for t in net.buffers()):  # a buffer computed in __init__ and not saved: build for real
+        net = load_strict(cls(config), state, str(weights_path))
+    return net.to(device).eval()
 
 
 def network_config(config_class: type, values, source: str):
@@ -137,16 +157,22 @@ def network_config(config_class: type, values, source: str):
     return config_class(**values)
 
 
-def read_safetensors(path: str | Path, keep: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
-    """The tensors of ``path`` (those whose names pass ``keep``, if given); ``CheckpointError`` when the
-    file is missing or unreadable. Tensors not asked for are never read, so a truncated model needs only
-    its own share of memory."""
+def read_safetensors(
+    path: str | Path,
+    keep: Callable[[str], bool] | None = None,
+    dtypes: dict[str, torch.dtype] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The tensors of ``path`` (those whose names pass ``keep``, if given), each converted to
+    ``dtypes[name]`` as it is read when named there; ``CheckpointError`` when the file is missing or
+    unreadable. Tensors not asked for are never read, so a truncated model needs only its own share of
+    memory."""
+    dtypes = dtypes or {}
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path} not found")
     try:
         with safe_open(str(path), framework="pt") as file:
-            return {k: file.get_tensor(k) for k in file.keys() if keep is None or keep(k)}
+            return {k: file.get_tensor(k).to(dtypes.get(k)) for k in file.keys() if keep is None or keep(k)}
     except Exception as err:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -13,6 +15,29 @@ def report_error(error: BaseException | str) -> int:
     return 2
 
 
+def finite_float(value: str) -> float:
+    """A float option; nan and inf are refused (they would silently make garbage audio)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, not {value}")
+    return number
+
+
+def parse_steps(value: str) -> tuple[int, ...]:
+    """``25,10,1,...``: S2A decoding steps, one per acoustic layer."""
+    try:
+        return tuple(int(step) for step in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {value!r}") from None
+
+
+MODE_HELP = (
+    "reference: the official computation exactly; fast: SDPA attention, no work on padding, and bfloat16 "
+    "where the device has it natively (then also half the weight memory)"
+)
 DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ... (default: %(default)s)"
 
 

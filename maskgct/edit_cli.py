@@ -15,10 +15,9 @@ import argparse
 import sys
 import time
 
-from maskgct.cli import DEVICE_HELP, run_audio_command, stderr_log
+from maskgct.cli import DEVICE_HELP, MODE_HELP, finite_float, parse_steps, run_audio_command, stderr_log
 from maskgct.constants import MAX_SECONDS
-from maskgct.infer import check_output, finite_float, load_model, write_wav
-from maskgct.vc_cli import parse_steps
+from maskgct.infer import check_output, load_model, write_wav
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output wav (24 kHz)")
     parser.add_argument("--checkpoint", help="checkpoint folder or hub id (default: the embedded model)")
     parser.add_argument("--seed", type=int, help="random seed (reproducible output)")
-    parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
-                        help="reference: the official computation; fast: SDPA, batched guidance, bf16 on "
-                        "GPU")  # fmt: skip
+    parser.add_argument("--mode", choices=("reference", "fast"), default="reference", help=MODE_HELP)
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument(
         "--duration",

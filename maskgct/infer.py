@@ -2,7 +2,8 @@
 
     python -m maskgct.infer --prompt ref.wav --prompt-text "What the prompt says." \\
         --text "What to say." --out out.wav [--checkpoint DIR|HUB_ID] [--duration rule|auto|SECONDS] \\
-        [--speed 1.0] [--seed N] [--mode reference|fast] [--device auto|cpu|cuda]
+        [--speed 1.0] [--seed N] [--mode reference|fast] [--device auto|cpu|cuda] [--steps 25] \\
+        [--s2a-steps 25,10,1,...]
     python -m maskgct.infer ... --text-file story.txt --out story.wav      # long text, split into chunks
     python -m maskgct.infer --batch meta.lst --out-dir DIR                 # seed-tts-eval meta list
 
@@ -17,13 +18,21 @@ Bad input gives one ``error: ...`` line and exit code 2.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
 from pathlib import Path
 
-from maskgct.cli import DEVICE_HELP, pick_device, report_error, run_audio_command, stderr_log
+from maskgct.cli import (
+    DEVICE_HELP,
+    MODE_HELP,
+    finite_float,
+    parse_steps,
+    pick_device,
+    report_error,
+    run_audio_command,
+    stderr_log,
+)
 from maskgct.constants import MAX_OUTPUT_SECONDS
 
 
@@ -36,17 +45,6 @@ def parse_duration(value: str) -> str | float:
             f"the duration must be more than 0 and at most {MAX_OUTPUT_SECONDS:g} seconds, not {value}"
         )
     return seconds
-
-
-def finite_float(value: str) -> float:
-    """A float option; nan and inf are refused (they would silently make garbage audio)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {value!r}") from None
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"expected a finite number, not {value}")
-    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,15 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="'rule' (the prompt's speaking rate; default), 'auto' or seconds")  # fmt: skip
     parser.add_argument("--speed", type=finite_float, default=1.0, help="> 1 speaks faster (default 1.0)")
     parser.add_argument("--seed", type=int, help="random seed (reproducible output)")
-    parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
-                        help="reference: the official computation exactly; fast: SDPA, batched guidance, "
-                        "bf16 on GPU")  # fmt: skip
+    parser.add_argument("--mode", choices=("reference", "fast"), default="reference", help=MODE_HELP)
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--language", default="en", help="language of the text (en, zh, ...; default en)")
     parser.add_argument("--prompt-language", help="language of the prompt text (default: --language)")
     parser.add_argument("--steps", type=int, help="T2S decoding steps (default 25)")
     parser.add_argument("--cfg", type=finite_float, help="T2S guidance weight (default 2.5)")
     parser.add_argument("--temperature", type=finite_float, help="T2S sampling temperature (default 0.9)")
+    parser.add_argument(
+        "--s2a-steps", type=parse_steps, help="S2A steps per acoustic layer (default 25,10,1,...)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     return parser
 
@@ -114,6 +113,7 @@ def read_text(args: argparse.Namespace) -> str:
 def load_model(args: argparse.Namespace, log):
     from maskgct.api import MaskGCT
     from maskgct.checkpoint import default_checkpoint
+    from maskgct.precision import load_precision
 
     if args.checkpoint:
         checkpoint = args.checkpoint
@@ -122,8 +122,10 @@ def load_model(args: argparse.Namespace, log):
         log(f"no --checkpoint given: using the default model at {checkpoint}")
     device = pick_device(args.device)
     started = time.perf_counter()
-    tts = MaskGCT.from_pretrained(checkpoint, device=device)
-    log(f"loaded {checkpoint} on {device} in {time.perf_counter() - started:.1f} s")
+    # A command runs one mode: fast mode stores its weights in bfloat16 where that is native.
+    precision = load_precision(args.mode, device)
+    tts = MaskGCT.from_pretrained(checkpoint, device=device, precision=precision)
+    log(f"loaded {checkpoint} on {device} ({precision}) in {time.perf_counter() - started:.1f} s")
     return tts
 
 
@@ -138,6 +140,7 @@ def sampling_kwargs(args: argparse.Namespace) -> dict:
         "steps": args.steps,
         "cfg": args.cfg,
         "temperature": args.temperature,
+        "s2a_steps": args.s2a_steps,
     }
 
 

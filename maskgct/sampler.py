@@ -20,9 +20,10 @@ Settings come as one ``Decoding`` (the pipeline's ``SamplingOptions`` builds one
 
 * ``"reference"``: two separate unpadded passes with eager attention and the std over *all* elements of
   the (B, T, C) batch, as the reference does. Bitwise identical to Amphion on the same device.
-* ``"fast"``: the conditional and unconditional passes run as one batched, padded forward with
-  SDPA attention (hidden states differ by ~1e-6, which can flip near-tied tokens); the CFG rescale uses a
-  per-sample std, so batching several requests does not couple them; S2A's unconditional rows reuse the
+* ``"fast"``: SDPA attention, the conditional and unconditional passes batched into one padded forward on
+  GPU and run unpadded one after the other on CPU (hidden states differ by ~1e-6, which can flip near-tied
+  tokens; the pipeline adds bfloat16 autocast where it is native, ``maskgct.precision``); the CFG rescale
+  uses a per-sample std, so batching several requests does not couple them; S2A's unconditional rows reuse the
   conditional pass's ``cond_mlp`` output instead of a second, mathematically equal MLP call. The random
   draws, schedule, filtering and sampling arithmetic are the same as in reference mode, so tokens agree
   unless a decision margin is below the ~1e-6 float difference (none in the fixture cases).
@@ -173,7 +174,8 @@ def guided_passes(
     cond_input: Float(B, Lc, C) the conditional input; uncond_input: Float(B, Lu <= Lc, C) the
     unconditional one (used when cfg > 0); t: Float(B,). Returns the target rows ``rows`` of the
     conditional hidden states and ``uncond_rows`` of the unconditional ones (or None), each (B, T, C).
-    "reference": two separate eager passes; "fast": one batched, padded SDPA pass (``guidance_pass``).
+    "reference": two separate eager passes; "fast": SDPA passes, on GPU batched into one padded pass
+    (``guidance_pass``: one launch), on CPU two unpadded ones (no work on padding).
     """
     time_emb = network.time_embedding(t)
     if decoding.mode == "reference":
@@ -182,6 +184,11 @@ def guided_passes(
         return cond, (network(uncond_input, t, time_emb=time_emb)[:, uncond_rows] if guided else None)
     if decoding.cfg <= 0:
         return network(cond_input, t, attention="sdpa", time_emb=time_emb)[:, rows], None
+    if cond_input.device.type == "cpu":
+        # A CPU gains nothing from one batched pass, and the padding would cost the unconditional rows up
+        # to the conditional length (T2S: 337 rows computed for 152 used); two unpadded passes do not.
+        cond = network(cond_input, t, attention="sdpa", time_emb=time_emb)[:, rows]
+        return cond, network(uncond_input, t, attention="sdpa", time_emb=time_emb)[:, uncond_rows]
     batch = cond_input.shape[0]
     out = network.guidance_pass(cond_input, uncond_input, t, time_emb)
     return out[:batch, rows], out[batch:, uncond_rows]

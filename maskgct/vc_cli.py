@@ -16,17 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-from maskgct.cli import DEVICE_HELP, report_error, run_audio_command, stderr_log
+from maskgct.cli import (
+    DEVICE_HELP,
+    MODE_HELP,
+    finite_float,
+    parse_steps,
+    report_error,
+    run_audio_command,
+    stderr_log,
+)
 from maskgct.constants import MAX_OUTPUT_SECONDS, MAX_SECONDS
-from maskgct.infer import check_output, finite_float, load_model, write_wav
-
-
-def parse_steps(value: str) -> tuple[int, ...]:
-    """``25,10,1,...``: S2A decoding steps, one per acoustic layer."""
-    try:
-        return tuple(int(step) for step in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {value!r}") from None
+from maskgct.infer import check_output, load_model, write_wav
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", help="output folder for --batch (one <utt>.wav per line)")
     parser.add_argument("--checkpoint", help="checkpoint folder or hub id (default: the embedded model)")
     parser.add_argument("--seed", type=int, help="random seed (reproducible output)")
-    parser.add_argument("--mode", choices=("reference", "fast"), default="reference",
-                        help="reference: the official S2A computation; fast: SDPA, batched guidance, "
-                        "bf16 on GPU")  # fmt: skip
+    parser.add_argument("--mode", choices=("reference", "fast"), default="reference", help=MODE_HELP)
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument(
         "--steps", type=parse_steps, help="S2A steps per acoustic layer (default 25,10,1,...)"

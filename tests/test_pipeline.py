@@ -15,6 +15,7 @@ from maskgct.api import InputError, MaskGCT, Prompt
 from maskgct.audio import AudioError
 from maskgct.checkpoint import CheckpointError
 from maskgct.longtext import crossfade_join, split_ids
+from maskgct.precision import fast_dtype
 from maskgct.text import text_to_ids
 
 
@@ -66,10 +67,17 @@ def test_fast_mode_keeps_lengths_prompt_tokens_and_is_seeded(tts, fixtures, one_
     assert np.array_equal(again, fast.audio)
 
 
-def test_fast_mode_tokens_agree_with_reference_when_each_layer_is_one_step(tts, fixtures):
+@pytest.fixture(scope="module")
+def tts32(checkpoint):
+    """Fast mode in float32 on every machine (the default computes in bfloat16 where it is native)."""
+    return maskgct.MaskGCT.from_pretrained(checkpoint, precision="float32")
+
+
+def test_fast_mode_tokens_agree_with_reference_when_each_layer_is_one_step(tts32, fixtures):
     # The sampler's contract: both modes draw the same random numbers and differ only by ~1e-6 in the
-    # hidden states (SDPA, batched guidance). In multi-step decoding one near-tie flip changes every later
-    # step, but with one step per layer a flip stays local, so nearly all tokens must agree.
+    # hidden states (SDPA, unpadded guidance passes). In multi-step decoding one near-tie flip changes every
+    # later step, but with one step per layer a flip stays local, so nearly all tokens must agree.
+    tts = tts32
     prompt = tts.encode_prompt(fixtures / "prompt.wav", PROMPT_TEXT)
     kwargs = dict(duration=2.0, seed=3, steps=1, s2a_steps=[1] * 12)
     ref = tts.clone_with_details(prompt, text=TARGET_TEXT, mode="reference", **kwargs).chunks[0]
@@ -78,6 +86,38 @@ def test_fast_mode_tokens_agree_with_reference_when_each_layer_is_one_step(tts, 
     assert ref.codes.shape == fast.codes.shape == (99, 12)
     assert (ref.semantic == fast.semantic).float().mean() >= 0.97
     assert (ref.codes == fast.codes).float().mean() >= 0.9
+
+
+def test_bfloat16_weights_take_half_the_memory_and_serve_fast_mode_only(checkpoint, tts32, fixtures):
+    half = MaskGCT.from_pretrained(checkpoint, precision="bfloat16")
+    layer = half.t2s.diff_estimator.layers[0]
+    assert (
+        layer.mlp.up_proj.weight.dtype == torch.bfloat16 and half.t2s.cond_emb.weight.dtype == torch.float32
+    )
+    for name in ("t2s", "s2a_1layer", "s2a_full"):
+        full, halved = (sum(p.nbytes for p in getattr(m, name).parameters()) for m in (tts32, half))
+        assert halved < 0.75 * full, name
+    with pytest.raises(InputError, match="reference mode needs float32 weights"):
+        half.clone(fixtures / "prompt.wav", PROMPT_TEXT, TARGET_TEXT, mode="reference", duration=1.0)
+    # One step per layer keeps a flipped decision local: bfloat16 moves few semantic tokens (measured 0.99
+    # agree) and more of the 64-entry acoustic codes, whose random tiny logits are near ties (0.76).
+    prompt = tts32.encode_prompt(fixtures / "prompt.wav", PROMPT_TEXT)
+    kwargs = dict(duration=2.0, seed=3, steps=1, s2a_steps=[1] * 12)
+    ref = tts32.clone_with_details(prompt, text=TARGET_TEXT, mode="reference", **kwargs).chunks[0]
+    fast = half.clone_with_details(prompt, text=TARGET_TEXT, mode="fast", **kwargs).chunks[0]
+    assert (ref.semantic == fast.semantic).float().mean() >= 0.9
+    assert (ref.codes == fast.codes).float().mean() >= 0.5
+    again = half.clone_with_details(prompt, text=TARGET_TEXT, mode="fast", **kwargs).chunks[0]
+    assert torch.equal(again.codes, fast.codes) and np.isfinite(fast.audio).all()
+    # The prompt encoders stay float32: the same prompt tokens in every precision.
+    halved_prompt = half.encode_prompt(fixtures / "prompt.wav", PROMPT_TEXT)
+    assert torch.equal(halved_prompt.semantic, prompt.semantic)
+    assert torch.equal(halved_prompt.acoustic, prompt.acoustic)
+    # Autocast rounds float32 weights as storing them in bfloat16 does: "auto" gives the same tokens.
+    auto = MaskGCT.from_pretrained(checkpoint, precision="auto")
+    if fast_dtype(auto.device, "auto") == torch.bfloat16:
+        same = auto.clone_with_details(prompt, text=TARGET_TEXT, mode="fast", **kwargs).chunks[0]
+        assert torch.equal(same.codes, fast.codes)
 
 
 def test_duration_speed_and_phone_ids(tts, fixtures):
