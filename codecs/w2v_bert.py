@@ -14,16 +14,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
 
 from maskgct.audio import AudioError
 from maskgct.checkpoint import CheckpointError, read_safetensors, resolve_hub
 from maskgct.codecs.feature_stats import load_stats
 from maskgct.constants import SEMANTIC_SAMPLE_RATE
+
+if TYPE_CHECKING:  # transformers takes seconds to import: only the w2v-BERT front end needs it
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertModel
 
 # The feature extractor normalises each mel bin with an unbiased variance, which needs two fbank frames
 # (25 ms window, 10 ms hop): 400 + 160 samples. Two frames are also exactly one (stacked) token.
@@ -88,6 +91,8 @@ class W2vBertFeatures(nn.Module):
 
         Only layers ``1..output_layer`` are built, and only their tensors are read from disk.
         """
+        from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
+
         folder = resolve_w2v_bert(w2v_bert)
         try:
             config = Wav2Vec2BertConfig.from_pretrained(folder)
@@ -157,6 +162,8 @@ class W2vBertFeatures(nn.Module):
 
 def feature_extractor(folder: Path) -> SeamlessM4TFeatureExtractor:
     """The w2v-BERT folder's log-mel front end (w2v-bert-2.0's settings when it has no preprocessor file)."""
+    from transformers import SeamlessM4TFeatureExtractor
+
     if (folder / "preprocessor_config.json").is_file():
         return SeamlessM4TFeatureExtractor.from_pretrained(folder)
     return SeamlessM4TFeatureExtractor(**W2V_BERT_PREPROCESSOR)

@@ -7,7 +7,7 @@ import torch
 from pipeline_support import build_snapshot
 from safetensors.torch import load_file, save_file
 
-from maskgct.checkpoint import CheckpointError
+from maskgct.checkpoint import CheckpointError, read_safetensors
 from maskgct.convert import AMPHION_FILES, OFFICIAL_CONFIG, convert_network, main, model_block
 
 KEYS_FULL = {
@@ -95,3 +95,19 @@ def test_small_w2v_bert_is_copied_into_the_checkpoint(tiny_checkpoint):
     out = tiny_checkpoint
     assert json.loads((out / "semantic_tokenizer.json").read_text())["w2v_bert"] == "w2v_bert"
     assert (out / "w2v_bert" / "model.safetensors").is_file()
+
+
+def test_safetensors_reader_matches_the_library_and_refuses_broken_files(fixtures, tmp_path):
+    path = fixtures / "t2s.safetensors"
+    ours, theirs = read_safetensors(path), load_file(path)
+    assert ours.keys() == theirs.keys()
+    assert all(ours[k].dtype == theirs[k].dtype and torch.equal(ours[k], theirs[k]) for k in theirs)
+    key = next(iter(theirs))
+    assert list(read_safetensors(path, keep=lambda k: k == key)) == [key]
+    converted = read_safetensors(path, dtypes={key: torch.bfloat16})[key]
+    assert converted.dtype == torch.bfloat16 and torch.equal(converted, theirs[key].bfloat16())
+    data = path.read_bytes()
+    for name, content in (("cut", data[:-100]), ("garbage", b"RIFF" + bytes(100)), ("empty", b"")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match="unreadable safetensors file"):
+            read_safetensors(tmp_path / name)
