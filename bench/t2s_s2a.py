@@ -4,8 +4,9 @@ For each target length (seconds of speech at 50 tokens/s) it measures, in one ru
 
 * one conditional forward (eager, as the reference) and its FLOP/s, against a plain fp32 matmul of the
   model's main GEMM shape ``(L, h) @ (h, 4h)`` timed in the same run;
-* one guidance step (conditional + unconditional pass): reference = two eager passes, fast = one batched
-  padded SDPA pass;
+* one guidance step (conditional + unconditional pass): reference = two eager float32 passes, fast = the
+  pipeline's fast path (``maskgct.sampler.guided_passes``: SDPA, unpadded passes on CPU and one batched
+  pass on GPU, under autocast in ``maskgct.precision.fast_dtype``: bfloat16 where native);
 * optionally (``--decode``) a whole ``generate`` call in both modes with the given step counts.
 
 It also prints the full-decode time extrapolated to the official step counts (T2S 25 steps; S2A 25 steps
@@ -25,8 +26,9 @@ import time
 import torch
 
 from maskgct.constants import FRAME_RATE
+from maskgct.precision import computing_in, fast_dtype
 from maskgct.s2a import ONE_LAYER, S2A, S2AConfig, s2a_generate
-from maskgct.sampler import SamplingOptions
+from maskgct.sampler import Decoding, SamplingOptions, guided_passes
 from maskgct.t2s import T2S, T2SConfig
 
 OFFICIAL = SamplingOptions()
@@ -81,7 +83,12 @@ def report_forward(name, est, cond_input, uncond_input, cond_flops, device, repe
     with torch.no_grad():
         cond_s = timed(lambda: est(cond_input, t, time_emb=time_emb), device, repeats)
         uncond_s = timed(lambda: est(uncond_input, t, time_emb=time_emb), device, repeats)
-        fast_s = timed(lambda: est.guidance_pass(cond_input, uncond_input, t, time_emb), device, repeats)
+        fast = Decoding(2.5, 0.75, 1.0, 0.98, "fast")
+        every = slice(None)
+        with computing_in(fast_dtype(device), device):
+            fast_s = timed(
+                lambda: guided_passes(est, cond_input, uncond_input, t, every, every, fast), device, repeats
+            )
     hidden = est.config.hidden_size
     achieved = cond_flops / cond_s
     baseline = matmul_flops_per_s(cond_input.shape[1], hidden, device, repeats)
@@ -94,7 +101,7 @@ def report_forward(name, est, cond_input, uncond_input, cond_flops, device, repe
     print(
         f"  {name} guidance step: reference {reference_step:.3f} s "
         f"(cond + uncond L={uncond_input.shape[1]}), "
-        f"fast {fast_s:.3f} s (batched SDPA): fast/reference = {fast_s / reference_step:.2f}"
+        f"fast {fast_s:.3f} s ({fast_dtype(device)}): fast/reference = {fast_s / reference_step:.2f}"
     )
     return {"reference_step": reference_step, "fast_step": fast_s}
 
@@ -119,13 +126,15 @@ def bench_t2s(args, models, device, seconds):
         took = {}
         for mode in ("reference", "fast"):
             generator = torch.Generator(device=device).manual_seed(0)
-            took[mode] = timed(
-                lambda mode=mode, generator=generator: model.generate(
-                    phone_ids, prompt, frames, args.t2s_steps, OFFICIAL.t2s(mode, generator)
-                ),
-                device,
-                1,
-            )
+            dtype = fast_dtype(device) if mode == "fast" else torch.float32
+            with computing_in(dtype, device):
+                took[mode] = timed(
+                    lambda mode=mode, generator=generator: model.generate(
+                        phone_ids, prompt, frames, args.t2s_steps, OFFICIAL.t2s(mode, generator)
+                    ),
+                    device,
+                    1,
+                )
         print(
             f"  T2S generate ({args.t2s_steps} steps): reference {took['reference']:.2f} s, fast "
             f"{took['fast']:.2f} s: fast/reference = {took['fast'] / took['reference']:.2f}"
@@ -154,13 +163,15 @@ def bench_s2a(args, models, device, seconds):
         took = {}
         for mode in ("reference", "fast"):
             generator = torch.Generator(device=device).manual_seed(0)
-            took[mode] = timed(
-                lambda mode=mode, generator=generator: s2a_generate(
-                    one, full, semantic, prompt, steps_list, OFFICIAL.s2a(mode, generator)
-                ),
-                device,
-                1,
-            )
+            dtype = fast_dtype(device) if mode == "fast" else torch.float32
+            with computing_in(dtype, device):
+                took[mode] = timed(
+                    lambda mode=mode, generator=generator: s2a_generate(
+                        one, full, semantic, prompt, steps_list, OFFICIAL.s2a(mode, generator)
+                    ),
+                    device,
+                    1,
+                )
         print(
             f"  S2A generate ({steps_list[0]}+{sum(steps_list[1:])} steps): "
             f"reference {took['reference']:.2f} s, "
@@ -180,7 +191,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument(
-        "--repeats", type=int, default=1, help="timed repeats (best of), after a warm-up if > 1"
+        "--repeats", type=int, default=2, help="timed repeats (best of), after a warm-up if > 1 (default 2)"
     )
     parser.add_argument("--models", nargs="+", default=["t2s", "s2a"], choices=["t2s", "s2a"])
     parser.add_argument("--decode", action="store_true", help="also time whole generate calls in both modes")

@@ -74,7 +74,9 @@ def test_libritts_recipe_data_stage(tmp_path):
     fake_libritts(tmp_path / "LibriTTS")
     recipe = copy_recipe("libritts", tmp_path)
     args = ["--libritts-root", str(tmp_path / "LibriTTS"), "--train-subsets", "train-clean-100"]
-    run = run_recipe(recipe, *args, "--stage", "1", "--stop-stage", "1")
+    # The fine-tuning and voice-conversion options of the synth recipe exist here too.
+    options = ["--finetune-from", "", "--vc-finetune", "false", "--vc-steps", "5"]
+    run = run_recipe(recipe, *args, *options, "--stage", "1", "--stop-stage", "1")
     assert run.returncode == 0, run.stderr
     # An empty transcript is a warning (extraction rejects that utterance); the data stage goes on.
     assert "warning: 198-1000-000001-000001 empty transcript" in run.stderr

@@ -4,6 +4,7 @@
 #
 #   ./run.sh --download true --libritts-root downloads       # fetch the subsets (needs the network)
 #   ./run.sh --libritts-root /data/LibriTTS --w2v-bert /models/w2v-bert-2.0 --trainer ddp --model-size official
+#   ./run.sh --libritts-root /data/LibriTTS --finetune-from ckpt/ --stage 4 --vc-finetune true  # adapt weights
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,6 +26,7 @@ w2v_ctc_steps=600       # CTC phone training of the stand-in (stage 2)
 model_size=official
 trainer=gpu
 experiment=libritts
+finetune_from=""        # a checkpoint folder (e.g. converted official weights): fine-tune instead of training
 semantic_codec_steps=200000
 acoustic_codec_steps=400000
 t2s_steps=400000
@@ -39,6 +41,8 @@ duration_args=""
 max_frames=6000
 test_utts=200
 infer_steps=""
+vc_finetune=false       # stage 11: fine-tune S2A on timbre-perturbed tokens for voice conversion (exp/maskgct_vc)
+vc_steps=20000          # its steps per S2A model
 help_message="Usage: $0 [--libritts-root DIR] [--download true] [--stage N] [--stop-stage N] [--<option> VALUE ...]"
 
 . ./path.sh
