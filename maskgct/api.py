@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maskgct.batching import clone_plans
 from maskgct.checkpoint import (
     DURATION_NAME,
     S2A_1LAYER_NAME,
@@ -106,6 +107,18 @@ class Chunk:
     semantic: torch.Tensor
     codes: torch.Tensor
     audio: np.ndarray
+
+
+@dataclass
+class Plan:
+    """A checked request: its encoded prompt, its chunks ``[(phone ids, target frames)]``, decoding
+    settings, mode and random generator (None: the global one)."""
+
+    prompt: Prompt
+    pieces: list[tuple[list[int], int]]
+    options: SamplingOptions
+    mode: str
+    generator: torch.Generator | None
 
 
 @dataclass
@@ -262,6 +275,38 @@ class MaskGCT:
         steps / cfg / temperature: T2S overrides; s2a_steps (one entry per acoustic layer) / s2a_cfg /
         s2a_temperature: S2A overrides.
         """
+        plan = self._plan(
+            prompt, prompt_text, text, prompt_phone_ids=prompt_phone_ids, phone_ids=phone_ids,
+            duration=duration, speed=speed, seed=seed, mode=mode, language=language,
+            prompt_language=prompt_language, sample_rate=sample_rate, steps=steps, s2a_steps=s2a_steps,
+            cfg=cfg, s2a_cfg=s2a_cfg, temperature=temperature, s2a_temperature=s2a_temperature,
+        )  # fmt: skip
+        return self._synthesise(plan, progress)
+
+    def _plan(
+        self,
+        prompt,
+        prompt_text: str | None = None,
+        text: str | None = None,
+        *,
+        prompt_phone_ids: Sequence[int] | None = None,
+        phone_ids: Sequence[int] | None = None,
+        duration: str | float | None = None,
+        speed: float = 1.0,
+        seed: int | None = None,
+        mode: str = "reference",
+        language: str = "en",
+        prompt_language: str | None = None,
+        sample_rate: int | None = None,
+        steps: int | None = None,
+        s2a_steps: Sequence[int] | None = None,
+        cfg: float | None = None,
+        s2a_cfg: float | None = None,
+        temperature: float | None = None,
+        s2a_temperature: float | None = None,
+    ) -> Plan:
+        """A request checked, its prompt encoded and its text planned into chunks (``clone_with_details``'s
+        arguments)."""
         self.check_mode(mode)
         options = sampling_options(
             steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature, self.s2a_full.config.num_quantizer
@@ -284,7 +329,17 @@ class MaskGCT:
             # The model's total, then handled like seconds (divided by speed, shared out over chunks).
             duration = self.predicted_seconds(prompt, target_ids)
         pieces = plan_chunks(target_ids, prompt, duration, speed)
-        generator = self._generator(seed)
+        return Plan(prompt, pieces, options, mode, self._generator(seed))
+
+    def _synthesise(self, plan: Plan, progress: ProgressFn | None = None) -> CloneResult:
+        """Generate a planned request chunk by chunk and join the chunks."""
+        prompt, pieces, options, generator, mode = (
+            plan.prompt,
+            plan.pieces,
+            plan.options,
+            plan.generator,
+            plan.mode,
+        )
         stages = iter(range(1, 3 * len(pieces) + 1))
         chunks = []
         for index, (ids, target_len) in enumerate(pieces):
@@ -303,24 +358,45 @@ class MaskGCT:
         return CloneResult(audio, SAMPLE_RATE, prompt, chunks)
 
     def clone_batch(
-        self, requests: Sequence[dict], *, progress: Callable[[int, int], None] | None = None, **common
+        self,
+        requests: Sequence[dict],
+        *,
+        batch_size: int = 8,
+        progress: Callable[[int, int], None] | None = None,
+        **common,
     ) -> list[np.ndarray]:
         """Many requests: each a dict of ``clone`` arguments (``prompt``, ``prompt_text``, ``text``, ...),
-        over ``common`` defaults. A prompt file used by several requests is encoded once; with a seed,
-        each result equals ``clone`` with that seed. Returns the audio of each request, in order."""
-        cache = PromptCache(self)
-        results = []
-        for index, request in enumerate(requests):
+        over ``common`` defaults. A prompt file used by several requests is encoded once. Requests of one
+        chunk that share their decoding settings are decoded ``batch_size`` at a time in one padded batch
+        (``maskgct.batching``), each with its own random stream: with a seed, each result equals ``clone``
+        with that seed in reference mode (in fast mode up to float differences). Returns the audio of each
+        request, in order."""
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, not {batch_size}")
+        cache, plans = PromptCache(self), []
+        for request in requests:
             args = {**common, **request}
-            prompt = args.pop("prompt", None)
-            prompt_text = args.pop("prompt_text", None)
-            text = args.pop("text", None)
+            prompt, prompt_text, text = (args.pop(k, None) for k in ("prompt", "prompt_text", "text"))
             if isinstance(prompt, (str, Path)):
                 language = args.get("prompt_language") or args.get("language", "en")
                 prompt = cache.get(prompt, prompt_text, args.get("prompt_phone_ids"), language)
-            results.append(self.clone(prompt, prompt_text, text, **args))
-            if progress:
-                progress(index + 1, len(requests))
+            plans.append(self._plan(prompt, prompt_text, text, **args))
+        results: list[np.ndarray | None] = [None] * len(plans)
+        groups: dict[tuple, list[int]] = {}
+        for index, plan in enumerate(plans):
+            if len(plan.pieces) == 1:  # long texts (several chunks) are generated alone
+                groups.setdefault((plan.mode, plan.options), []).append(index)
+            else:
+                results[index] = self._synthesise(plan).audio
+                if progress:
+                    progress(sum(r is not None for r in results), len(plans))
+        for indices in groups.values():
+            for start in range(0, len(indices), batch_size):
+                batch = indices[start : start + batch_size]
+                for index, audio in zip(batch, clone_plans(self, [plans[i] for i in batch]), strict=True):
+                    results[index] = audio
+                if progress:
+                    progress(sum(r is not None for r in results), len(plans))
         return results
 
     def _tokens(self, prompt, ids, target_len, options, mode, generator, report):

@@ -32,7 +32,7 @@ Settings come as one ``Decoding`` (the pipeline's ``SamplingOptions`` builds one
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -69,7 +69,7 @@ class Decoding:
     temperature: float
     filter_thres: float
     mode: str = "reference"
-    generator: torch.Generator | None = None
+    generator: torch.Generator | Sequence[torch.Generator] | None = None
 
     def __post_init__(self):
         check_mode(self.mode)
@@ -160,79 +160,136 @@ def remask_counts(steps: int, length: int, batch_size: int, device) -> list[int]
     return counts
 
 
+def pick_rows(hidden: torch.Tensor, rows: slice | torch.Tensor) -> torch.Tensor:
+    """The target rows of (B, L, C) hidden states: a slice of positions, or Long(B, T) positions per row."""
+    if isinstance(rows, slice):
+        return hidden[:, rows]
+    return hidden.gather(1, rows[..., None].expand(-1, -1, hidden.shape[-1]))
+
+
 def guided_passes(
     network: DiffTransformer,
     cond_input: torch.Tensor,
     uncond_input: torch.Tensor,
     t: torch.Tensor,
-    rows: slice,
-    uncond_rows: slice,
+    rows: slice | torch.Tensor,
+    uncond_rows: slice | torch.Tensor,
     decoding: Decoding,
+    cond_padding: torch.Tensor | None = None,
+    uncond_padding: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The network passes of one step, the body of a ``hidden_fn``.
 
     cond_input: Float(B, Lc, C) the conditional input; uncond_input: Float(B, Lu <= Lc, C) the
-    unconditional one (used when cfg > 0); t: Float(B,). Returns the target rows ``rows`` of the
-    conditional hidden states and ``uncond_rows`` of the unconditional ones (or None), each (B, T, C).
+    unconditional one (used when cfg > 0); t: Float(B,); rows / uncond_rows: the target positions of each
+    (a slice, or Long(B, T) per row for padded batches, ``pick_rows``); cond_padding / uncond_padding:
+    (B, L) 1 = valid, or None for no padding. Returns the target rows of the conditional and of the
+    unconditional hidden states (or None), each (B, T, C).
     "reference": two separate eager passes; "fast": SDPA passes, on GPU batched into one padded pass
     (``guidance_pass``: one launch), on CPU two unpadded ones (no work on padding).
     """
     time_emb = network.time_embedding(t)
-    if decoding.mode == "reference":
-        cond = network(cond_input, t, time_emb=time_emb)[:, rows]
-        guided = decoding.cfg > 0
-        return cond, (network(uncond_input, t, time_emb=time_emb)[:, uncond_rows] if guided else None)
+    attention = "eager" if decoding.mode == "reference" else "sdpa"
+    cond = pick_rows(network(cond_input, t, cond_padding, attention, time_emb), rows)
     if decoding.cfg <= 0:
-        return network(cond_input, t, attention="sdpa", time_emb=time_emb)[:, rows], None
-    if cond_input.device.type == "cpu":
+        return cond, None
+    if decoding.mode == "reference" or cond_input.device.type == "cpu":
         # A CPU gains nothing from one batched pass, and the padding would cost the unconditional rows up
         # to the conditional length (T2S: 337 rows computed for 152 used); two unpadded passes do not.
-        cond = network(cond_input, t, attention="sdpa", time_emb=time_emb)[:, rows]
-        return cond, network(uncond_input, t, attention="sdpa", time_emb=time_emb)[:, uncond_rows]
+        return cond, pick_rows(network(uncond_input, t, uncond_padding, attention, time_emb), uncond_rows)
     batch = cond_input.shape[0]
-    out = network.guidance_pass(cond_input, uncond_input, t, time_emb)
-    return out[:batch, rows], out[batch:, uncond_rows]
+    out = network.guidance_pass(cond_input, uncond_input, t, time_emb, cond_padding, uncond_padding)
+    return pick_rows(out[:batch], rows), pick_rows(out[batch:], uncond_rows)
+
+
+def _step(cond, uncond, seq, mask, head, t_i, last, count, decoding, generator):
+    """One decoding step of a block of rows that share a random stream.
+
+    (B, T, C) hidden states, Long(B, T) tokens, Bool(B, T) mask -> (tokens, mask, done); ``done`` when
+    ``count`` is 0 (nothing left to re-mask). ``last``: True at a greedy last step, None for a single step.
+    """
+    hidden = (
+        cond
+        if uncond is None
+        else guide(cond, uncond, decoding.cfg, decoding.rescale_cfg, per_sample=decoding.mode == "fast")
+    )
+    # float32 even when the network runs under half-precision autocast (fast mode).
+    filtered = top_k_filter(head(hidden).float(), decoding.filter_thres)
+    if last:
+        sampled = filtered.argmax(dim=-1)
+    else:
+        tau = 0.2 if last is None else decoding.temperature * t_i
+        sampled = (filtered / max(tau, 1e-3) + gumbel_noise(filtered, generator)).argmax(dim=-1)
+    seq = torch.where(mask, sampled, seq)
+    confidence = filtered.softmax(dim=-1).gather(2, sampled[..., None])[..., 0]
+    # "1 - score" ranks the least confident first; the Gumbel term (scale t_i) randomises early steps.
+    scores = 1 - (t_i * gumbel_noise(confidence, generator) + confidence)
+    if count == 0:
+        return seq, mask, True
+    scores = scores.masked_fill(~mask, -torch.finfo(scores.dtype).max)
+    remask = scores.topk(count, dim=-1).indices
+    mask = torch.zeros_like(mask).scatter(1, remask, True)
+    return seq.masked_fill(mask, 0), mask, False
 
 
 @torch.no_grad()
 def decode_layer(
-    hidden_fn: HiddenFn, head: HeadFn, batch_size: int, length: int, steps: int, decoding: Decoding, device
+    hidden_fn: HiddenFn,
+    head: HeadFn,
+    batch_size: int,
+    length: int,
+    steps: int,
+    decoding: Decoding,
+    device,
+    lengths: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Decode one token layer: returns Long(B, T).
 
     ``hidden_fn(seq, mask, t)`` runs the network on the current state and returns the conditional target
     hidden states (B, T, C) and, when cfg > 0, the unconditional ones; ``head`` maps hidden states to logits.
+
+    Batched requests: ``lengths`` gives each row's length (<= ``length``; the rest is padding, never masked,
+    returned as 0) and ``decoding.generator`` a sequence of one generator per row. Each row then takes its
+    guidance statistics, random draws and re-mask counts from its own rows only, exactly as it would alone,
+    so a row's tokens equal its unbatched ones wherever its hidden states do. With one generator (or None)
+    the whole batch is one block that draws (B, T, V) at a time, as the reference does.
     """
     if steps < 1:
         raise ValueError(f"the number of decoding steps must be >= 1, not {steps}")
     generator = decoding.generator
+    if isinstance(generator, Sequence):
+        lengths = lengths or [length] * batch_size
+        if len(generator) != batch_size or len(lengths) != batch_size or max(lengths) > length:
+            raise ValueError("batched decoding needs one generator and one length <= T per row")
+        blocks = [(slice(i, i + 1), n, g) for i, (n, g) in enumerate(zip(lengths, generator, strict=True))]
+    elif lengths is not None:
+        raise ValueError("rows of different lengths need one generator per row")
+    else:
+        blocks = [(slice(None), length, generator)]
     times = time_grid(steps)
-    counts = remask_counts(steps, length, batch_size, device)
-    mask = torch.ones(batch_size, length, dtype=torch.bool, device=device)
+    counts = [remask_counts(steps, n, len(range(batch_size)[rows]), device) for rows, n, _ in blocks]
     seq = torch.zeros(batch_size, length, dtype=torch.long, device=device)
+    mask = torch.zeros(batch_size, length, dtype=torch.bool, device=device)
+    for rows, n, _ in blocks:
+        mask[rows, :n] = True
+    done = [False] * len(blocks)
     for i in range(steps):
         t_i = times[i]
         cond, uncond = hidden_fn(seq, mask, t_i * torch.ones(batch_size, device=device))
-        hidden = (
-            cond
-            if uncond is None
-            else guide(cond, uncond, decoding.cfg, decoding.rescale_cfg, per_sample=decoding.mode == "fast")
-        )
-        # float32 even when the network runs under half-precision autocast (fast mode on GPU).
-        filtered = top_k_filter(head(hidden).float(), decoding.filter_thres)
-        if i == steps - 1 and steps > 1:
-            sampled = filtered.argmax(dim=-1)
-        else:
-            tau = 0.2 if steps == 1 else decoding.temperature * t_i
-            sampled = (filtered / max(tau, 1e-3) + gumbel_noise(filtered, generator)).argmax(dim=-1)
-        seq = torch.where(mask, sampled, seq)
-        confidence = filtered.softmax(dim=-1).gather(2, sampled[..., None])[..., 0]
-        # "1 - score" ranks the least confident first; the Gumbel term (scale t_i) randomises early steps.
-        scores = 1 - (t_i * gumbel_noise(confidence, generator) + confidence)
-        if counts[i] == 0:
+        # The last step is greedy when there are several; a single-step layer samples at tau = 0.2.
+        last = (i == steps - 1) if steps > 1 else None
+        for b, (rows, n, g) in enumerate(blocks):
+            if done[b]:
+                continue
+            block = (
+                cond[rows, :n],
+                None if uncond is None else uncond[rows, :n],
+                seq[rows, :n],
+                mask[rows, :n],
+            )
+            block_seq, block_mask, done[b] = _step(*block, head, t_i, last, counts[b][i], decoding, g)
+            seq[rows, :n] = block_seq
+            mask[rows, :n] = False if done[b] else block_mask
+        if all(done):
             break
-        scores = scores.masked_fill(~mask, -torch.finfo(scores.dtype).max)
-        remask = scores.topk(counts[i], dim=-1).indices
-        mask = torch.zeros_like(mask).scatter(1, remask, True)
-        seq = seq.masked_fill(mask, 0)
     return seq

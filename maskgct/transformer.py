@@ -226,15 +226,22 @@ class DiffTransformer(nn.Module):
             h = layer(h, time_emb, cos, sin, key_mask, attention)
         return self.norm(h, self.norm.gain(time_emb))
 
-    def guidance_pass(self, cond_input, uncond_input, t, time_emb) -> torch.Tensor:
-        """Fast mode: the conditional (B, Lc, C) and the right-padded unconditional (B, Lu <= Lc, C) inputs
-        of one guidance step as a single (2B, Lc, C) SDPA forward. Returns (2B, Lc, C), conditional rows
-        first; each row keeps positions 0.. so its valid part sees the same rotary phases as alone."""
+    def guidance_pass(
+        self, cond_input, uncond_input, t, time_emb, cond_padding=None, uncond_padding=None
+    ) -> torch.Tensor:
+        """Fast mode on GPU: the conditional (B, Lc, C) and the right-padded unconditional (B, Lu <= Lc, C)
+        inputs of one guidance step as a single (2B, Lc, C) SDPA forward (their (B, L) padding masks, 1 =
+        valid, or None). Returns (2B, Lc, C), conditional rows first; each row keeps positions 0.. so its
+        valid part sees the same rotary phases as alone."""
         batch, length, _ = cond_input.shape
         pad = length - uncond_input.shape[1]
         x = torch.cat([cond_input, F.pad(uncond_input, (0, 0, 0, pad))], dim=0)
         padding = torch.ones(2 * batch, length, dtype=torch.bool, device=x.device)
         padding[batch:, length - pad :] = False
+        if cond_padding is not None:
+            padding[:batch] = cond_padding.bool()
+        if uncond_padding is not None:
+            padding[batch:, : length - pad] = uncond_padding.bool()
         return self(x, t.repeat(2), padding, "sdpa", time_emb.repeat(2, 1))
 
 

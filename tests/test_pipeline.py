@@ -186,11 +186,21 @@ def test_clone_batch_equals_clone_and_encodes_a_prompt_once(tts, fixtures, monke
         MaskGCT, "encode_prompt", lambda self, *a, **k: calls.append(1) or encode(self, *a, **k)
     )
     wav = str(fixtures / "prompt.wav")
-    common = dict(mode="fast", steps=2, s2a_steps=[1] * 12, seed=7, duration=0.6)
-    requests = [dict(prompt=wav, prompt_text=PROMPT_TEXT, text=t) for t in ("Hello there.", "Good bye.")]
+    common = dict(mode="reference", steps=3, s2a_steps=[2, 2] + [1] * 10, seed=7, duration=0.6)
+    # Different texts, lengths and seeds in one padded batch; each equals its request alone.
+    own = [
+        dict(text="Hello there."),
+        dict(text="Good bye, my friend.", duration=1.1, seed=8),
+        dict(text="Yes."),
+    ]
+    requests = [dict(prompt=wav, prompt_text=PROMPT_TEXT, **r) for r in own]
     outputs = tts.clone_batch(requests, **common)
     assert len(calls) == 1
-    assert np.array_equal(outputs[1], tts.clone(wav, PROMPT_TEXT, "Good bye.", **common))
+    for request, audio in zip(own, outputs, strict=True):
+        assert np.array_equal(audio, tts.clone(wav, PROMPT_TEXT, **{**common, **request}))
+    # Fast mode: one padded forward per pass for the whole batch (floats may differ from alone).
+    fast = tts.clone_batch(requests, **{**common, "mode": "fast"})
+    assert [len(a) for a in fast] == [len(a) for a in outputs] and all(np.isfinite(a).all() for a in fast)
 
 
 def test_prompt_as_array_equals_the_file(tts, fixtures):
