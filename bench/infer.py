@@ -33,6 +33,8 @@ MODES = ("reference", "fast")
 SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs far away into the woods."
 PROMPT_TEXT = "A short sentence said by the speaker whose voice is cloned."
 STAGES = ("t2s", "s2a", "vocoder")
+BATCH_TEXTS = ("Hello there.", "The quick brown fox jumps over the lazy dog.", "Yes, of course.",
+               "It rained all night, and in the morning the river was high.")  # fmt: skip
 
 
 def build(size: str):
@@ -120,7 +122,7 @@ def worker(args) -> dict:
     steps = args.steps
     kwargs = dict(
         text=SENTENCE, duration=args.seconds, seed=0, mode=args.mode, steps=steps,
-        s2a_steps=[steps, max(1, round(steps * 0.4))] + [1] * 10,
+        s2a_steps=[steps, max(1, round(steps * 0.4))] + [1] * (tts.s2a_full.config.num_quantizer - 2),
     )  # fmt: skip
     if args.warmup:
         tts.clone(wav, PROMPT_TEXT, sample_rate=24000, **kwargs)  # allocator, kernels, first resampling
@@ -178,6 +180,23 @@ def worker(args) -> dict:
     }
     if cuda:
         row["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    if args.batch > 1:
+        # Throughput: --batch requests of different texts and lengths, one at a time vs one clone_batch.
+        requests = [
+            dict(text=BATCH_TEXTS[i % 4], duration=args.seconds * (0.6 + 0.1 * (i % 5)), seed=i)
+            for i in range(args.batch)
+        ]
+        common = {k: v for k, v in kwargs.items() if k not in ("text", "duration", "seed")}
+        sync()
+        begun = time.perf_counter()
+        for r in requests:
+            tts.clone(prompt, **common, **r)
+        sync()
+        one_by_one = time.perf_counter() - begun
+        tts.clone_batch([dict(prompt=prompt, **r) for r in requests], batch_size=args.batch, **common)
+        sync()
+        row["clones_per_min"] = 60 * args.batch / one_by_one
+        row["batched_clones_per_min"] = 60 * args.batch / (time.perf_counter() - begun - one_by_one)
     return row
 
 
@@ -192,6 +211,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", nargs="+", default=["tiny"], choices=("tiny", "official"))
+    parser.add_argument("--checkpoint", type=Path, help="a real checkpoint folder instead of --sizes")
     parser.add_argument("--devices", nargs="+", default=["cpu"])
     parser.add_argument(
         "--steps", type=int, default=25, help="T2S steps; S2A [N, 0.4 N, 1, ...] (default 25)"
@@ -202,6 +222,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs per mode, interleaved (default 1)")
     parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
                         help="one untimed clone first in each process (default on)")  # fmt: skip
+    parser.add_argument("--batch", type=int, default=0,
+                        help="also clones per minute: this many requests one at a time vs one "
+                        "clone_batch")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path("/tmp/maskgct-bench"), help="checkpoint folders")
     for hidden in ("--worker", "--folder", "--device", "--mode"):
         parser.add_argument(
@@ -213,14 +236,14 @@ def main() -> int:
         return 0
     common = ["--steps", str(args.steps), "--seconds", str(args.seconds), "--prompt-seconds",
               str(args.prompt_seconds), "--threads", str(args.threads),
-              "--warmup" if args.warmup else "--no-warmup"]  # fmt: skip
+              "--warmup" if args.warmup else "--no-warmup", "--batch", str(args.batch)]  # fmt: skip
     print(f"target {args.seconds:g} s, prompt {args.prompt_seconds:g} s, {args.steps} T2S steps, "
           f"{args.threads} CPU thread(s), median of {args.repeats}")  # fmt: skip
     header = ("size", "device", "mode", "weights", "load s", "prompt s", "T2S s", "S2A s", "voc s", "synth s",
               "RTF", "RSS GiB", "GPU GiB", "T2S GFLOP/s", "of matmul", "x synth", "x T2S")  # fmt: skip
     print(" | ".join(header))
-    for size in args.sizes:
-        folder = checkpoint(size, args.cache)
+    for size in [args.checkpoint.name] if args.checkpoint else args.sizes:
+        folder = args.checkpoint or checkpoint(size, args.cache)
         for device in args.devices:
             runs = {mode: [] for mode in MODES}
             for _ in range(args.repeats):
@@ -242,6 +265,12 @@ def main() -> int:
                          f"{r['t2s_gflops']:.0f}", f"{r['t2s_gflops'] / r['matmul_gflops']:.2f}",
                          f"{ref['synth_s'] / r['synth_s']:.2f}", f"{ref['t2s'] / r['t2s']:.2f}")  # fmt: skip
                 print(" | ".join(cells), flush=True)
+            if args.batch > 1:
+                for mode in MODES:
+                    r = median_row(runs[mode])
+                    print(f"{size} {device} {mode}: {args.batch} requests, {r['clones_per_min']:.1f} "
+                          f"clones/min one at a time, {r['batched_clones_per_min']:.1f} batched",
+                          flush=True)  # fmt: skip
     return 0
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/serve_load.py              # the tiny fixture model, 8 clients, 48 requests
     .venv/bin/python bench/serve_load.py --checkpoint checkpoints/default --prompt ref.wav --prompt-text "..."
+    .venv/bin/python bench/serve_load.py --max-batch 8 --mode reference   # batched vs --max-batch 1
 
 The server runs in this process on 127.0.0.1 with a free port, over its own temporary voices folder. Each
 request asks for one of ``--requests / 2`` (seed, text) pairs, so every pair is asked twice under load;
@@ -71,8 +72,8 @@ def register(address, prompt: Path, transcript: str) -> str:
     return json.loads(data)["id"]
 
 
-def speak(address, voice: str, key: tuple[int, str], steps: int) -> tuple[int, bytes, float]:
-    body = json.dumps({"input": key[1], "voice": voice, "seed": key[0], "steps": steps, "mode": "fast"})
+def speak(address, voice: str, key: tuple[int, str], steps: int, mode: str) -> tuple[int, bytes, float]:
+    body = json.dumps({"input": key[1], "voice": voice, "seed": key[0], "steps": steps, "mode": mode})
     started = time.perf_counter()
     status, data = request(address, "POST", "/v1/audio/speech", body.encode(), "application/json")
     return status, data, time.perf_counter() - started
@@ -97,6 +98,10 @@ def main() -> int:
     parser.add_argument("--prompt", type=Path, default=FIXTURES / "prompt.wav")
     parser.add_argument("--prompt-text", default="The birch canoe slid on the smooth planks.")
     parser.add_argument("--steps", type=int, default=4, help="T2S steps per request (default 4)")
+    parser.add_argument("--mode", choices=("reference", "fast"), default="fast", help="(default fast)")
+    parser.add_argument("--max-batch", type=int, default=1,
+                        help="the server's --max-batch (default 1); batched answers equal the lone ones "
+                        "byte for byte in reference mode, up to float differences in fast mode")  # fmt: skip
     args = parser.parse_args()
     if not (1 <= args.clients <= 64 and 2 <= args.requests <= 1000 and args.max_seconds > 0):
         parser.error("--clients must be 1-64, --requests 2-1000 and --max-seconds more than 0")
@@ -107,7 +112,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint or tiny_checkpoint(Path(tmp))
         tts = MaskGCT.from_pretrained(checkpoint)
-        server = MaskGCTServer(("127.0.0.1", 0), tts, ServeConfig(Path(tmp) / "voices", max_queue=64))
+        server = MaskGCTServer(
+            ("127.0.0.1", 0), tts, ServeConfig(Path(tmp) / "voices", max_queue=64, max_batch=args.max_batch)
+        )
         server.quiet = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         address = server.server_address[:2]
@@ -120,13 +127,13 @@ def main() -> int:
             def one(key):
                 if time.perf_counter() > deadline:
                     return None
-                return speak(address, voice, key, args.steps)
+                return speak(address, voice, key, args.steps, args.mode)
 
             started = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
                 answers = list(pool.map(one, keys))
             wall = time.perf_counter() - started
-            alone = {key: speak(address, voice, key, args.steps)[1] for key in pairs}
+            alone = {key: speak(address, voice, key, args.steps, args.mode)[1] for key in pairs}
         finally:
             server.shutdown()
             server.server_close()

@@ -393,7 +393,11 @@ class MaskGCT:
         for indices in groups.values():
             for start in range(0, len(indices), batch_size):
                 batch = indices[start : start + batch_size]
-                for index, audio in zip(batch, clone_plans(self, [plans[i] for i in batch]), strict=True):
+                if len(batch) == 1:  # alone: the unbatched path exactly
+                    audios = [self._synthesise(plans[batch[0]]).audio]
+                else:
+                    audios = clone_plans(self, [plans[i] for i in batch])
+                for index, audio in zip(batch, audios, strict=True):
                     results[index] = audio
                 if progress:
                     progress(sum(r is not None for r in results), len(plans))

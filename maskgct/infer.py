@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch", metavar="META_LST", help="seed-tts-eval meta list (instead of --prompt...)"
     )
     parser.add_argument("--out-dir", help="output folder for --batch (one <utt>.wav per line)")
+    parser.add_argument("--batch-size", type=int, default=1,
+                        help="--batch: lines decoded together in one padded batch (default 1; timings.txt "
+                        "then gives each its share of the batch's time)")  # fmt: skip
     parser.add_argument("--checkpoint", help="checkpoint folder or hub id (default: the embedded model)")
     parser.add_argument("--duration", type=parse_duration, default="rule",
                         help="'rule' (the prompt's speaking rate; default), 'auto' or seconds")  # fmt: skip
@@ -91,6 +94,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             parser.error(f"--batch reads prompts and texts from the meta list; drop {' '.join(single)}")
         if not args.out_dir:
             parser.error("--batch needs --out-dir")
+        if args.batch_size < 1:
+            parser.error(f"--batch-size must be at least 1, not {args.batch_size}")
         return
     if args.out_dir:
         parser.error("--out-dir goes with --batch; for one utterance use --out")
@@ -226,20 +231,36 @@ def run_batch(args: argparse.Namespace, log) -> int:
     prompts = PromptCache(tts)
     failed, timings = [], []
     out_dir = Path(args.out_dir)
-    for entry in tqdm(entries, disable=args.quiet, unit="utt", file=sys.stderr):
-        # An utterance's time includes encoding its prompt when that prompt is first used.
+    language = args.prompt_language or args.language
+
+    def clone_group(group):
+        """Entries cloned together (one padded batch per --batch-size); their time is shared equally. An
+        entry that fails alone is skipped; a failing group is retried one entry at a time to find it."""
         started = time.perf_counter()
         try:
-            prompt = prompts.get(
-                entry.prompt_wav, entry.prompt_text, language=args.prompt_language or args.language
-            )
-            audio = tts.clone(prompt, text=entry.target_text, **kwargs)
+            requests = [
+                dict(prompt=prompts.get(e.prompt_wav, e.prompt_text, language=language), text=e.target_text)
+                for e in group
+            ]
+            audios = tts.clone_batch(requests, batch_size=len(group), **kwargs)
         except ValueError as err:
-            failed.append(entry.utt)
-            log(f"{entry.utt}: skipped: {err}")
-            continue
-        timings.append(f"{entry.utt} {time.perf_counter() - started:.4f}\n")
-        write_wav(out_dir / f"{entry.utt}.wav", audio, SAMPLE_RATE)
+            if len(group) > 1:
+                return [clone_group([entry]) for entry in group]
+            failed.append(group[0].utt)
+            log(f"{group[0].utt}: skipped: {err}")
+            return None
+        share = (time.perf_counter() - started) / len(group)
+        for entry, audio in zip(group, audios, strict=True):
+            timings.append(f"{entry.utt} {share:.4f}\n")
+            write_wav(out_dir / f"{entry.utt}.wav", audio, SAMPLE_RATE)
+        return None
+
+    with tqdm(total=len(entries), disable=args.quiet, unit="utt", file=sys.stderr) as bar:
+        for start in range(0, len(entries), args.batch_size):
+            # An utterance's time includes encoding its prompt when that prompt is first used.
+            group = entries[start : start + args.batch_size]
+            clone_group(group)
+            bar.update(len(group))
     write_text(out_dir / TIMINGS_FILE, "".join(timings))
     log(f"wrote {len(entries) - len(failed)} of {len(entries)} utterances and {TIMINGS_FILE} to {out_dir}")
     if failed:

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -125,6 +126,15 @@ def test_batch_meta_list_writes_each_utterance_and_reports_failures(checkpoint, 
     assert main(args) == 2
     assert "error: 1 of 3 utterances failed (first: c)" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["a.wav", "b.wav", "timings.txt"]
+    # --batch-size: lines decoded together, a failing line found and skipped; reference mode gives exactly
+    # the one-at-a-time audio.
+    alone = ["reference" if arg == "fast" else arg for arg in args]
+    assert main(alone) == 2
+    single = [sf.read(tmp_path / "gen" / f"{utt}.wav")[0] for utt in ("a", "b")]
+    assert main([*alone, "--batch-size", "3", "--out-dir", str(tmp_path / "batched")]) == 2
+    assert "error: 1 of 3 utterances failed (first: c)" in capsys.readouterr().err
+    batched = [sf.read(tmp_path / "batched" / f"{utt}.wav")[0] for utt in ("a", "b")]
+    assert all(np.array_equal(x, y) for x, y in zip(single, batched, strict=True))
     meta.write_text("\n".join(meta.read_text().splitlines()[:2]) + "\n")
     assert main(args) == 0
     # timings.txt fills the evaluation's RTF column: synthesis seconds over generated seconds.

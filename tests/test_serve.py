@@ -286,12 +286,72 @@ def test_worker_bounds_its_queue_and_survives_failing_jobs():
     worker.close()
 
 
+def test_worker_batches_the_batchable_jobs_waiting_behind_each_other():
+    batches = []
+    worker = Worker(max_queue=8, max_batch=3, run_batch=lambda items: batches.append(list(items)) or items)
+    release = threading.Event()
+    running = worker.submit(release.wait)  # occupies the thread while the others queue up
+    while not running.running():
+        pass
+    futures = [worker.submit_batchable(1), worker.submit(lambda: "plain"), worker.submit_batchable(2)]
+    futures += [worker.submit_batchable(n) for n in (3, 4)]
+    release.set()
+    assert [f.result(timeout=10) for f in futures] == [1, "plain", 2, 3, 4]
+    # The first batch takes 1, 2 and 3 past the plain job; the plain job runs next; then 4 alone.
+    assert batches == [[1, 2, 3], [4]]
+    worker.close()
+
+
+def test_speech_requests_waiting_together_are_one_batch_equal_to_each_alone(tts, fixtures, tmp_path):
+    server = start(tts, tmp_path / "voices", max_batch=4)
+    try:
+        status, _, data = register(
+            server, file=(fixtures / "prompt.wav").read_bytes(), transcript=PROMPT_TEXT
+        )
+        voice = json.loads(data)["id"]
+        bodies = [
+            {"input": text, "voice": voice, "seed": seed, "steps": 2, "mode": "reference", **extra}
+            for text, seed, extra in (("Hello there.", 1, {}), ("Good bye, my friend.", 2, {"duration": 1.2}),
+                                      ("Yes.", 3, {"voice": "nobody"}), ("One more.", 4, {}))
+        ]  # fmt: skip
+        sizes = []
+        speak = server.worker.run_batch
+        server.worker.run_batch = lambda requests: sizes.append(len(requests)) or speak(requests)
+        release = threading.Event()
+        blocker = server.worker.submit(release.wait)
+        while not blocker.running():
+            pass
+        answers = [None] * len(bodies)
+
+        def send(i):
+            answers[i] = post_json(server, "/v1/audio/speech", bodies[i])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+        for thread in threads:
+            thread.start()
+        while server.worker.waiting < len(bodies):
+            pass
+        release.set()
+        for thread in threads:
+            thread.join(timeout=120)
+        # One batch of four; the request for an unknown voice fails alone (404), the others speak.
+        assert sizes[0] == 4
+        assert [a[0] for a in answers] == [200, 200, 404, 200]
+        for body, answer in zip(bodies, answers, strict=True):
+            if answer[0] == 200:
+                assert post_json(server, "/v1/audio/speech", body)[2] == answer[2]  # alone, later
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_serve_command_reports_bad_options_in_one_line(tmp_path, capsys, checkpoint):
     for argv, message in (
         (["--port", "70000"], "--port must be between 0 and 65535"),
         (["--checkpoint", str(tmp_path)], "not a maskgct checkpoint folder"),
         (["--checkpoint", str(checkpoint), "--device", "tpu:9"], "unknown device"),
-        (["--max-queue", "0"], "--max-queue must be at least 1"),
+        (["--max-queue", "0"], "--max-queue and --max-batch must be at least 1"),
+        (["--max-batch", "0"], "--max-queue and --max-batch must be at least 1"),
     ):
         assert serve_main([*argv, "--voices", str(tmp_path / "v")]) == 2, argv
         err = capsys.readouterr().err

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "bfloat16, half the memory, fast mode only (default: %(default)s)")  # fmt: skip
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait (default 16)")
+    parser.add_argument("--max-batch", type=int, default=1,
+                        help="speech requests waiting together, decoded as one padded batch "
+                        "(default 1)")  # fmt: skip
     parser.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body (default 20)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     return parser
@@ -40,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 <= args.port <= 65535:
         return report_error(f"--port must be between 0 and 65535, not {args.port}")
-    if args.max_queue < 1 or not args.max_body_mb > 0:
-        return report_error("--max-queue must be at least 1 and --max-body-mb more than 0")
+    if args.max_queue < 1 or args.max_batch < 1 or not args.max_body_mb > 0:
+        return report_error("--max-queue and --max-batch must be at least 1 and --max-body-mb more than 0")
     try:
         from maskgct.api import MaskGCT
         from maskgct.checkpoint import default_checkpoint
@@ -51,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         device = pick_device(args.device)
         tts = MaskGCT.from_pretrained(checkpoint, device=device, precision=args.precision)
         config = ServeConfig(
-            Path(args.voices).expanduser(), args.ui, args.max_queue, int(args.max_body_mb * 2**20)
+            Path(args.voices).expanduser(),
+            args.ui,
+            args.max_queue,
+            int(args.max_body_mb * 2**20),
+            max_batch=args.max_batch,
         )
         server = MaskGCTServer((args.host, args.port), tts, config)
     except (ValueError, OSError) as err:  # CheckpointError is a ValueError; a taken port an OSError

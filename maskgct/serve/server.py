@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
+from maskgct.constants import SAMPLE_RATE
 from maskgct.serve import convert
 from maskgct.serve.requests import AUDIO_FORMATS, RequestError, speech_request, voice_form
 from maskgct.serve.voices import UnknownVoice, VoiceStore, read_wav_bytes
@@ -43,6 +44,7 @@ class ServeConfig:
     max_queue: int = 16
     max_body_bytes: int = 20 * 2**20  # a 30 s prompt is 2.9 MB as 24 kHz float wav: room for 48 kHz stereo
     request_timeout: float = 600.0  # the longest wait for the worker before a 504
+    max_batch: int = 1  # speech requests waiting together decoded as one padded batch (MaskGCT.clone_batch)
 
 
 class MaskGCTServer(ThreadingHTTPServer):
@@ -52,17 +54,33 @@ class MaskGCTServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.tts, self.config = tts, config
         self.voices = VoiceStore(config.voices_dir, tts)
-        self.worker = Worker(config.max_queue)
+        self.worker = Worker(config.max_queue, config.max_batch, self.speak)
         self.quiet = False  # no access log (tests, the load test)
 
     def run_job(self, fn):
         """Run ``fn`` on the model's thread and wait for its result (its exception is raised here)."""
-        future = self.worker.submit(fn)
+        return self.wait(self.worker.submit(fn))
+
+    def wait(self, future):
+        """The result of a job submitted to the worker, or a 504 after ``request_timeout``."""
         try:
             return future.result(timeout=self.config.request_timeout)
         except FutureTimeout:
             future.cancel()
             raise RequestError(f"no result within {self.config.request_timeout:g} s", status=504) from None
+
+    def speak(self, requests: list) -> list:
+        """The worker's batch function: speech requests cloned together (``clone_batch``); when the batch
+        fails, each request runs alone, so a bad one gets its own error and the others their audio."""
+        try:
+            batch = [
+                dict(prompt=self.voices.prompt(r.voice), text=r.text, **r.clone_kwargs()) for r in requests
+            ]
+            return self.tts.clone_batch(batch, batch_size=len(batch))
+        except Exception as err:
+            if len(requests) == 1:
+                return [err]
+            return [self.speak([request])[0] for request in requests]
 
     def server_close(self) -> None:
         super().server_close()
@@ -130,14 +148,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def speech(self) -> None:
         request = speech_request(self.body())
-        server = self.server
-
-        def synthesise():
-            prompt = server.voices.prompt(request.voice)
-            return server.tts.clone_with_details(prompt, text=request.text, **request.clone_kwargs())
-
-        result = server.run_job(synthesise)
-        data = encode_audio(result.audio, result.sample_rate, request.response_format)
+        audio = self.server.wait(self.server.worker.submit_batchable(request))
+        data = encode_audio(audio, SAMPLE_RATE, request.response_format)
         self.send_bytes(200, data, AUDIO_FORMATS[request.response_format])
 
     def convert_voice(self) -> None:
