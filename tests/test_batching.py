@@ -74,3 +74,20 @@ def test_rows_of_different_lengths_need_their_own_generators():
     per_row = Decoding(0.0, 0.75, 1.0, 0.98, generator=generators([1]))
     with pytest.raises(ValueError, match="one generator and one length"):
         decode_layer(lambda s, m, t: (None, None), lambda h: h, 2, 5, 2, per_row, "cpu", [5, 3])
+
+
+def test_the_gpu_guidance_pass_equals_two_padded_passes(nets):
+    """Fast mode on GPU runs a padded batch's conditional and unconditional passes as one forward."""
+    est = nets["t2s"].diff_estimator
+    g = torch.Generator().manual_seed(3)
+    width = est.config.hidden_size
+    cond, uncond = torch.randn(2, 9, width, generator=g), torch.randn(2, 5, width, generator=g)
+    cond_padding = torch.arange(9)[None] < torch.tensor([[9], [7]])
+    uncond_padding = torch.arange(5)[None] < torch.tensor([[5], [3]])
+    t = torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        time_emb = est.time_embedding(t)
+        both = est.guidance_pass(cond, uncond, t, time_emb, cond_padding, uncond_padding)
+        alone = est(cond, t, cond_padding, "sdpa", time_emb), est(uncond, t, uncond_padding, "sdpa", time_emb)
+    torch.testing.assert_close(both[:2][cond_padding], alone[0][cond_padding], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(both[2:, :5][uncond_padding], alone[1][uncond_padding], atol=1e-5, rtol=1e-5)
