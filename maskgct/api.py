@@ -333,13 +333,7 @@ class MaskGCT:
 
     def _synthesise(self, plan: Plan, progress: ProgressFn | None = None) -> CloneResult:
         """Generate a planned request chunk by chunk and join the chunks."""
-        prompt, pieces, options, generator, mode = (
-            plan.prompt,
-            plan.pieces,
-            plan.options,
-            plan.generator,
-            plan.mode,
-        )
+        prompt, pieces = plan.prompt, plan.pieces
         stages = iter(range(1, 3 * len(pieces) + 1))
         chunks = []
         for index, (ids, target_len) in enumerate(pieces):
@@ -350,7 +344,9 @@ class MaskGCT:
                 if progress:
                     progress(stage + label, done, 3 * len(pieces))
 
-            semantic, codes = self._tokens(prompt, ids, target_len, options, mode, generator, report)
+            semantic, codes = self._tokens(
+                prompt, ids, target_len, plan.options, plan.mode, plan.generator, report
+            )
             audio = self.codec.decode(codes[None])[0, 0].float().cpu().numpy()
             report("vocoder")
             chunks.append(Chunk(ids, semantic, codes, audio))
