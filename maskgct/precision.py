@@ -79,11 +79,3 @@ def store_linears(module: nn.Module, dtype: torch.dtype) -> nn.Module:
         if isinstance(sub, nn.Linear):
             sub.to(dtype)
     return module
-
-
-def stored_dtype(module: nn.Module) -> torch.dtype:
-    """The dtype of ``module``'s first Linear weight (float32 for a module without one)."""
-    for sub in module.modules():
-        if isinstance(sub, nn.Linear):
-            return sub.weight.dtype
-    return torch.float32
