@@ -12,7 +12,8 @@ fresh process, so its peak RSS is its own and includes loading. The modes altern
 the table shows each one's median. Per run: load time, prompt encoding, T2S, S2A (both models) and vocoder
 time, RTF (synthesis / audio seconds, prompt encoding excluded), peak RSS (and peak VRAM), and the T2S
 stack's achieved FLOP/s as a fraction of a plain ``(L, h) @ (h, 4h)`` matmul in the same dtype, measured
-in the same process (L = the conditional input length).
+in the same process (L = the conditional input length), and on CUDA of the card's attainable peak (an
+8192^3 matmul in that dtype).
 
 ``--steps N`` sets the T2S steps and the S2A schedule ``[N, round(0.4 N), 1, ...]`` (N = 25 is the official
 pipeline: 25 and 25, 10, 1, ...); fewer steps keep the ratios and fit a slow CPU.
@@ -180,6 +181,18 @@ def worker(args) -> dict:
     }
     if cuda:
         row["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        # The card's attainable peak in this dtype: a large square matmul, the best of 10.
+        big = torch.randn(8192, 8192, device=args.device)
+        with torch.no_grad(), computing_in(dtype, args.device):
+            big @ big
+            best = float("inf")
+            for _ in range(10):
+                sync()
+                begun = time.perf_counter()
+                big @ big
+                sync()
+                best = min(best, time.perf_counter() - begun)
+        row["card_peak_gflops"] = 2 * 8192**3 / best / 1e9
     if args.batch > 1:
         # Throughput: --batch requests of different texts and lengths, one at a time vs one clone_batch.
         requests = [
@@ -265,6 +278,11 @@ def main() -> int:
                          f"{r['t2s_gflops']:.0f}", f"{r['t2s_gflops'] / r['matmul_gflops']:.2f}",
                          f"{ref['synth_s'] / r['synth_s']:.2f}", f"{ref['t2s'] / r['t2s']:.2f}")  # fmt: skip
                 print(" | ".join(cells), flush=True)
+                if "card_peak_gflops" in r:
+                    peak = r["card_peak_gflops"]
+                    print(f"{size} {device} {mode}: T2S at {r['t2s_gflops'] / peak:.2f} of the card's "
+                          f"attainable peak ({peak / 1000:.0f} TFLOP/s, an 8192^3 matmul)",
+                          flush=True)  # fmt: skip
             if args.batch > 1:
                 for mode in MODES:
                     r = median_row(runs[mode])
