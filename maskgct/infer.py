@@ -245,15 +245,16 @@ def run_batch(args: argparse.Namespace, log) -> int:
             audios = tts.clone_batch(requests, batch_size=len(group), **kwargs)
         except ValueError as err:
             if len(group) > 1:
-                return [clone_group([entry]) for entry in group]
+                for entry in group:
+                    clone_group([entry])
+                return
             failed.append(group[0].utt)
             log(f"{group[0].utt}: skipped: {err}")
-            return None
+            return
         share = (time.perf_counter() - started) / len(group)
         for entry, audio in zip(group, audios, strict=True):
             timings.append(f"{entry.utt} {share:.4f}\n")
             write_wav(out_dir / f"{entry.utt}.wav", audio, SAMPLE_RATE)
-        return None
 
     with tqdm(total=len(entries), disable=args.quiet, unit="utt", file=sys.stderr) as bar:
         for start in range(0, len(entries), args.batch_size):
