@@ -237,7 +237,7 @@ class MaskGCT:
 
         prompt: a file path, an array (with ``sample_rate=``) or a ``Prompt`` from ``encode_prompt``;
         prompt_text: what the prompt says (None: whisper transcribes it). Keyword options: see
-        ``clone_with_details``.
+        ``plan``.
         """
         return self.clone_with_details(prompt, prompt_text, text, **kwargs).audio
 
@@ -248,42 +248,14 @@ class MaskGCT:
         prompt_text: str | None = None,
         text: str | None = None,
         *,
-        prompt_phone_ids: Sequence[int] | None = None,
-        phone_ids: Sequence[int] | None = None,
-        duration: str | float | None = None,
-        speed: float = 1.0,
-        seed: int | None = None,
-        mode: str = "reference",
-        language: str = "en",
-        prompt_language: str | None = None,
-        sample_rate: int | None = None,
-        steps: int | None = None,
-        s2a_steps: Sequence[int] | None = None,
-        cfg: float | None = None,
-        s2a_cfg: float | None = None,
-        temperature: float | None = None,
-        s2a_temperature: float | None = None,
         progress: ProgressFn | None = None,
+        **options,
     ) -> CloneResult:
         """``clone`` with every intermediate: the prompt tokens and each chunk's tokens and audio.
+        ``options``: the request's settings, as ``plan`` takes them."""
+        return self._synthesise(self.plan(prompt, prompt_text, text, **options), progress)
 
-        duration: None or "rule" (prompt seconds × target phones / prompt phones), "auto" (the
-        checkpoint's duration model; an error if it has none), or the target length in seconds;
-        speed: > 1 speaks faster (divides the length); seed: seeds a private generator (None: the global
-        one); mode: "reference" | "fast";
-        phone_ids / prompt_phone_ids: phone ids instead of ``text`` / ``prompt_text``;
-        steps / cfg / temperature: T2S overrides; s2a_steps (one entry per acoustic layer) / s2a_cfg /
-        s2a_temperature: S2A overrides.
-        """
-        plan = self._plan(
-            prompt, prompt_text, text, prompt_phone_ids=prompt_phone_ids, phone_ids=phone_ids,
-            duration=duration, speed=speed, seed=seed, mode=mode, language=language,
-            prompt_language=prompt_language, sample_rate=sample_rate, steps=steps, s2a_steps=s2a_steps,
-            cfg=cfg, s2a_cfg=s2a_cfg, temperature=temperature, s2a_temperature=s2a_temperature,
-        )  # fmt: skip
-        return self._synthesise(plan, progress)
-
-    def _plan(
+    def plan(
         self,
         prompt,
         prompt_text: str | None = None,
@@ -305,8 +277,16 @@ class MaskGCT:
         temperature: float | None = None,
         s2a_temperature: float | None = None,
     ) -> Plan:
-        """A request checked, its prompt encoded and its text planned into chunks (``clone_with_details``'s
-        arguments)."""
+        """A request checked, its prompt encoded and its text planned into chunks.
+
+        duration: None or "rule" (prompt seconds × target phones / prompt phones), "auto" (the
+        checkpoint's duration model; an error if it has none), or the target length in seconds;
+        speed: > 1 speaks faster (divides the length); seed: seeds a private generator (None: the global
+        one); mode: "reference" | "fast";
+        phone_ids / prompt_phone_ids: phone ids instead of ``text`` / ``prompt_text``;
+        steps / cfg / temperature: T2S overrides; s2a_steps (one entry per acoustic layer) / s2a_cfg /
+        s2a_temperature: S2A overrides.
+        """
         self.check_mode(mode)
         options = sampling_options(
             steps, s2a_steps, cfg, s2a_cfg, temperature, s2a_temperature, self.s2a_full.config.num_quantizer
@@ -376,7 +356,7 @@ class MaskGCT:
             if isinstance(prompt, (str, Path)):
                 language = args.get("prompt_language") or args.get("language", "en")
                 prompt = cache.get(prompt, prompt_text, args.get("prompt_phone_ids"), language)
-            plans.append(self._plan(prompt, prompt_text, text, **args))
+            plans.append(self.plan(prompt, prompt_text, text, **args))
         results: list[np.ndarray | None] = [None] * len(plans)
         groups: dict[tuple, list[int]] = {}
         for index, plan in enumerate(plans):
