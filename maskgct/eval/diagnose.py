@@ -1,14 +1,19 @@
 """Where a zero-shot clone loses its words and its voice: ``python -m maskgct.eval.diagnose``.
 
 For the first clones of a meta list (``--count``, default 1; each entry with its ground-truth recording),
-whisper transcribes four versions of the target sentence, from the most to the least of the pipeline:
+whisper transcribes six versions of the target sentence, from the most to the least of the pipeline:
 
 * the clone (text → T2S → S2A → codec);
 * the recording's own semantic tokens through S2A and the codec (the clone without its T2S stage);
+* the recording's own first acoustic layer, S2A's finer layers on top (the full S2A model alone);
+* the codec's round trip of the recording from its first acoustic layer only (what a perfect 1-layer S2A
+  model gives without finer layers);
 * the acoustic codec's round trip of the recording (the ceiling any clone can reach);
 * the recording itself (the ceiling of the recogniser on this voice).
 
-The stage whose version first loses the words is the one that needs more training. It prints the first
+The stage whose version first loses the words is the one that needs more training: T2S when only the
+clone does; the 1-layer S2A model when S2A loses them but the full model on the recording's first layer
+keeps them; the full model when that version loses them too. It prints the first
 clone's transcripts, the word error rate of each version pooled over the clones, and the clones' speaker
 similarity to their prompts against that to each training voice (a first utterance of each),
 and the mean WER/SIM of the whole evaluation (``summary.json`` of ``python -m maskgct.eval``).
@@ -37,27 +42,59 @@ from maskgct.eval.audio import load_speech
 from maskgct.eval.meta import read_meta
 from maskgct.eval.speaker import cosine, load_speaker_encoder
 from maskgct.eval.wer import error_counts
+from maskgct.sampler import SamplingOptions
 
 
 def resynthesise(
-    model: MaskGCT, prompt_wav: str, prompt_text: str, recording: str, seed: int = 0
+    model: MaskGCT, prompt_wav: str, prompt_text: str, recording: str, seed: int = 0, own_layers: int = 0
 ) -> np.ndarray:
-    """The recording's semantic tokens → S2A (prompted like a clone) → codec: Float(L,) at 24 kHz."""
+    """The recording's semantic tokens → S2A (prompted like a clone) → codec: Float(L,) at 24 kHz.
+
+    own_layers: how many of the recording's own first acoustic layers S2A is given (0: it makes them all;
+    1: the full model makes the finer layers on top of the recording's first, the 1-layer model is unused).
+    """
     with torch.no_grad():
         prompt = model.encode_prompt(prompt_wav, prompt_text)
         wav = torch.from_numpy(load_audio(recording, SEMANTIC_SAMPLE_RATE))
         semantic = model.tokenizer.tokenize(wav.to(model.device))
         generator = torch.Generator(model.device).manual_seed(seed)
-        codes = model.semantic_to_acoustic(prompt, semantic, generator=generator)
+        if own_layers == 0:
+            codes = model.semantic_to_acoustic(prompt, semantic, generator=generator)
+        else:
+            # S2A's target rows: the semantic frames after the acoustic prompt's length (its alignment).
+            frames = len(prompt.semantic) + len(semantic) - len(prompt.acoustic)
+            own = fit_frames(recording_codes(model, recording)[0, :, :own_layers], frames)
+            options = SamplingOptions().for_layers(model.s2a_full.config.num_quantizer)
+            codes = model.s2a_full.generate(
+                torch.cat([prompt.semantic, semantic])[None],
+                prompt.acoustic[None],
+                options.s2a_steps,
+                options.s2a("reference", generator),
+                own[None],
+            )[0]
         return model.codec.decode(codes[None])[0, 0].float().cpu().numpy()
 
 
-def round_trip(model: MaskGCT, recording: str) -> np.ndarray:
-    """The recording through the acoustic codec (all its stages): Float(L,) at 24 kHz."""
+def recording_codes(model: MaskGCT, recording: str) -> torch.Tensor:
+    """The acoustic codec's codes of a recording: Long(1, T, Q)."""
     wav = load_audio(recording, SAMPLE_RATE)
     wav = wav[: len(wav) // model.codec.hop_length * model.codec.hop_length]
     with torch.no_grad():
-        codes = model.codec.encode(torch.from_numpy(wav).to(model.device)[None, None])
+        return model.codec.encode(torch.from_numpy(wav).to(model.device)[None, None])
+
+
+def fit_frames(codes: torch.Tensor, frames: int) -> torch.Tensor:
+    """``codes (T, g)`` cut, or extended by repeating the last frame, to ``(frames, g)``."""
+    if len(codes) >= frames:
+        return codes[:frames]
+    return torch.cat([codes, codes[-1:].expand(frames - len(codes), -1)])
+
+
+def round_trip(model: MaskGCT, recording: str, layers: int | None = None) -> np.ndarray:
+    """The recording through the acoustic codec (all its stages, or the first ``layers``): Float(L,) at
+    24 kHz."""
+    codes = recording_codes(model, recording)[..., :layers]
+    with torch.no_grad():
         return model.codec.decode(codes)[0, 0].float().cpu().numpy()
 
 
@@ -84,6 +121,8 @@ def diagnose(
     names = (
         "clone",
         "from the recording's semantic tokens (S2A + codec)",
+        "the recording's first acoustic layer + S2A's finer layers",
+        "codec round trip, first acoustic layer only",
         "codec round trip of the recording",
         "the recording",
     )
@@ -94,10 +133,12 @@ def diagnose(
     for index, entry in enumerate(entries):
         clone_path = Path(gen_dir) / f"{entry.utt}.wav"
         gt_wav = str(entry.gt_wav)
-        resynthesised = resynthesise(model, str(entry.prompt_wav), entry.prompt_text, gt_wav)
+        prompt_wav = str(entry.prompt_wav)
         wavs = (
             load_speech(str(clone_path)),
-            load_speech(resynthesised, SAMPLE_RATE),
+            load_speech(resynthesise(model, prompt_wav, entry.prompt_text, gt_wav), SAMPLE_RATE),
+            load_speech(resynthesise(model, prompt_wav, entry.prompt_text, gt_wav, own_layers=1), SAMPLE_RATE),
+            load_speech(round_trip(model, gt_wav, layers=1), SAMPLE_RATE),
             load_speech(round_trip(model, gt_wav), SAMPLE_RATE),
             load_speech(gt_wav),
         )
