@@ -133,11 +133,11 @@ def diagnose(
     for index, entry in enumerate(entries):
         clone_path = Path(gen_dir) / f"{entry.utt}.wav"
         gt_wav = str(entry.gt_wav)
-        prompt = (model, str(entry.prompt_wav), entry.prompt_text, gt_wav)
+        inputs = (model, str(entry.prompt_wav), entry.prompt_text, gt_wav)
         wavs = (
             load_speech(str(clone_path)),
-            load_speech(resynthesise(*prompt), SAMPLE_RATE),
-            load_speech(resynthesise(*prompt, own_layers=1), SAMPLE_RATE),
+            load_speech(resynthesise(*inputs), SAMPLE_RATE),
+            load_speech(resynthesise(*inputs, own_layers=1), SAMPLE_RATE),
             load_speech(round_trip(model, gt_wav, layers=1), SAMPLE_RATE),
             load_speech(round_trip(model, gt_wav), SAMPLE_RATE),
             load_speech(gt_wav),
