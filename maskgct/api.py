@@ -327,7 +327,7 @@ class MaskGCT:
             semantic, codes = self._tokens(
                 prompt, ids, target_len, plan.options, plan.mode, plan.generator, report
             )
-            audio = self.codec.decode(codes[None])[0, 0].float().cpu().numpy()
+            audio = self.decode(codes, frame_semantic(prompt, semantic))
             report("vocoder")
             chunks.append(Chunk(ids, semantic, codes, audio))
         audio = crossfade_join([c.audio for c in chunks], round(CROSSFADE_SECONDS * SAMPLE_RATE))
@@ -401,7 +401,8 @@ class MaskGCT:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """S2A in the prompt's voice: target semantic tokens Long(T,) → acoustic codes Long(Tp+T-Ta, Q)
-        (the prompt's own codes are not repeated). Decode them with ``self.codec.decode(codes[None])``."""
+        (the prompt's own codes are not repeated). Decode them with
+        ``self.decode(codes, frame_semantic(prompt, semantic))``."""
         options = options or SamplingOptions().for_layers(self.s2a_full.config.num_quantizer)
         codes = s2a_generate(
             self.s2a_1layer,
@@ -412,6 +413,19 @@ class MaskGCT:
             options.s2a(mode, generator),
         )
         return codes[0]
+
+    def decode(self, codes: torch.Tensor, semantic: torch.Tensor | None = None) -> np.ndarray:
+        """Acoustic codes Long(T, Q) → float32 audio (T · 480,) at 24 kHz.
+
+        semantic: Long(T,), the semantic tokens S2A conditioned those frames on (``frame_semantic``). A codec
+        whose decoder reads them (``reads_semantic``: the default model's mel codec) decodes with them;
+        other codecs (the official one) decode the codes alone.
+        """
+        if semantic is not None and getattr(self.codec, "reads_semantic", False):
+            audio = self.codec.decode(codes[None], fit_frames(semantic, len(codes))[None])
+        else:
+            audio = self.codec.decode(codes[None])
+        return audio[0, 0].float().cpu().numpy()
 
     def predicted_seconds(self, prompt: Prompt, target_ids: list[int]) -> float:
         """The duration model's length of the whole target, in seconds: the median of its distribution,
@@ -464,6 +478,19 @@ class MaskGCT:
         from maskgct.edit import edit_speech  # maskgct.edit imports this module
 
         return edit_speech(self, audio, text, new_text, **options)
+
+
+def frame_semantic(prompt: Prompt, semantic: torch.Tensor) -> torch.Tensor:
+    """The semantic tokens S2A conditioned its generated frames on, Long(Tp+T-Ta,): the prompt's ++ the
+    target's ``semantic`` Long(T,), from the acoustic prompt's length on (S2A's alignment)."""
+    return torch.cat([prompt.semantic, semantic])[len(prompt.acoustic) :]
+
+
+def fit_frames(tokens: torch.Tensor, frames: int) -> torch.Tensor:
+    """``tokens (T, ...)`` cut, or extended by repeating the last frame, to ``(frames, ...)``."""
+    if len(tokens) >= frames:
+        return tokens[:frames]
+    return torch.cat([tokens, tokens[-1:].expand(frames - len(tokens), *tokens.shape[1:])])
 
 
 class PromptCache:

@@ -231,4 +231,4 @@ def clone_plans(tts: MaskGCT, plans: Sequence[Plan]) -> list[np.ndarray]:
             tts.s2a_1layer, tts.s2a_full, semantic, [p.acoustic for p in prompts], first.options.s2a_steps,
             first.options.s2a(first.mode, generators),
         )  # fmt: skip
-    return [tts.codec.decode(c[None])[0, 0].float().cpu().numpy() for c in codes]
+    return [tts.decode(c, s[len(p.acoustic) :]) for c, s, p in zip(codes, semantic, prompts, strict=True)]

@@ -107,7 +107,7 @@ def edit_speech(
         semantic, acoustic, starts = fill_spans(
             model, plan, semantic, acoustic, options, (mode, generator), language
         )
-    audio = splice(model, plan.wav24, acoustic, plan.spans, starts)
+    audio = splice(model, plan.wav24, acoustic, semantic, plan.spans, starts)
     return EditResult(audio, SAMPLE_RATE, plan.spans, plan.alignment, semantic, acoustic)
 
 
@@ -146,14 +146,17 @@ def fill_spans(model: MaskGCT, plan: EditPlan, semantic, acoustic, options, samp
     return semantic, acoustic, starts
 
 
-def splice(model: MaskGCT, wav24: np.ndarray, codes: torch.Tensor, spans, starts) -> np.ndarray:
-    """The original audio with each span replaced by the decoded codes ``(T', Q)`` of the edited recording
-    (the span plus the frame either side, crossfaded with the original's over those frames)."""
+def splice(
+    model: MaskGCT, wav24: np.ndarray, codes: torch.Tensor, semantic: torch.Tensor, spans, starts
+) -> np.ndarray:
+    """The original audio with each span replaced by the decoded codes ``(T', Q)`` of the edited recording,
+    with its semantic tokens ``(T',)`` (the span plus the frame either side, crossfaded with the original's
+    over those frames)."""
     pieces, previous_end = [], 0
     for span, start in zip(spans, starts, strict=True):
         first, stop = start - 1, start + span.new_frames + 1  # the edited frames and one each side
         lo, hi = max(0, first - DECODE_CONTEXT_FRAMES), min(len(codes), stop + DECODE_CONTEXT_FRAMES)
-        decoded = model.codec.decode(codes[None, lo:hi])[0, 0].float().cpu().numpy()
+        decoded = model.decode(codes[lo:hi], semantic[lo:hi])
         if len(decoded) != (hi - lo) * ACOUSTIC_HOP:
             raise RuntimeError(f"the codec gave {len(decoded)} samples for {hi - lo} frames")
         pieces.append(wav24[previous_end * ACOUSTIC_HOP : span.start_frame * ACOUSTIC_HOP])

@@ -133,6 +133,11 @@ def check_compatible(tokenizer, codec, t2s, s2a_1layer, s2a_full) -> None:
             problems.append(
                 f"{name} reads {net.config.cond_codebook_size} semantic codes, the tokenizer has {vocab}"
             )
+    if getattr(codec, "reads_semantic", False) and codec.config.semantic_codebook_size != vocab:
+        problems.append(
+            f"the codec's decoder reads {codec.config.semantic_codebook_size} semantic codes, the tokenizer "
+            f"has {vocab}"
+        )
     if s2a_1layer.config.num_quantizer != 1:
         problems.append(f"s2a_1layer predicts {s2a_1layer.config.num_quantizer} layers, not 1")
     if s2a_full.config.num_quantizer != codec.num_quantizers:

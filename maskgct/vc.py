@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskgct.api import MaskGCT, ProgressFn, Prompt, sampling_options
+from maskgct.api import MaskGCT, ProgressFn, Prompt, frame_semantic, sampling_options
 from maskgct.audio import AudioError, check_audio, load_audio, to_mono
 from maskgct.constants import (
     ACOUSTIC_HOP,
@@ -218,7 +218,7 @@ def convert_segment(
     semantic = tokens[:frames].to(model.device)
     with model._precision(mode):
         codes = model.semantic_to_acoustic(reference, semantic, options, mode, generator)
-    audio = model.codec.decode(codes[None])[0, 0].float().cpu().numpy()
+    audio = model.decode(codes, frame_semantic(reference, semantic))
     return semantic, codes, audio[:num_samples]
 
 

@@ -15,7 +15,7 @@ from pipeline_support import PROMPT_TEXT, TARGET_TEXT
 from safetensors.torch import load_file
 from scipy.signal import resample_poly
 
-from maskgct.api import MaskGCT
+from maskgct.api import MaskGCT, frame_semantic
 from maskgct.audio import load_audio
 from maskgct.checkpoint import CheckpointError
 from maskgct.codecs.acoustic_codec import AcousticCodec, AcousticCodecConfig, load_acoustic_codec
@@ -30,7 +30,8 @@ from maskgct.codecs.hifigan import (
 from maskgct.codecs.mel_codec import MelCodec, MelCodecConfig, PolyphaseResampler
 from maskgct.data.recipe import assemble
 from maskgct.train.__main__ import CONF_DIR, model_config
-from maskgct.train.mel_codec import MelCodecTask
+from maskgct.train.init import init_weights
+from maskgct.train.mel_codec import MelCodecTask, swap_frames
 from maskgct.train.rng import RngStateCallback
 
 TINY = model_config("mel_codec_tiny")
@@ -304,3 +305,72 @@ def test_maskgct_checkpoint_with_a_mel_codec(fixtures, tiny_checkpoint, tmp_path
     small = tiny_codec(num_quantizers=12, codebook_size=32)
     with pytest.raises(CheckpointError, match="32"):
         MaskGCT(tts.tokenizer, small, tts.t2s, tts.s2a_1layer, tts.s2a_full)
+
+
+def test_semantic_conditioned_decoding_reads_the_tokens_and_the_first_layers(prompt24, one_thread):
+    codec = tiny_codec(semantic_codebook_size=16, semantic_quantizers=2)
+    assert codec.reads_semantic and not tiny_codec().reads_semantic
+    codes = codec.encode(prompt24[None, None, :4800])  # (1, 10, 4)
+    semantic = torch.arange(10)[None] % 16
+    assert codec.decode(codes, semantic).shape == (1, 1, 4800)
+    # With the semantic tokens only the first two layers are read; without them all four, as before.
+    other = codes.clone()
+    other[..., 2:] = (other[..., 2:] + 1) % 64
+    assert torch.equal(codec.decode_mel(codes, semantic), codec.decode_mel(other, semantic))
+    assert not torch.equal(codec.decode_mel(codes), codec.decode_mel(other))
+    assert not torch.equal(codec.decode_mel(codes, semantic), codec.decode_mel(codes, (semantic + 1) % 16))
+    with pytest.raises(ValueError, match="reads no semantic tokens"):
+        tiny_codec().decode(codes, semantic)
+    with pytest.raises(ValueError, match=r"semantic must be \(B, T\) = \(1, 10\)"):
+        codec.decode(codes, semantic[:, :9])
+    with pytest.raises(ValueError, match=r"\[0, 16\)"):
+        codec.decode(codes, semantic + 16)
+    with pytest.raises(CheckpointError, match="semantic_quantizers"):
+        MelCodecConfig(**{**TINY, "semantic_quantizers": 5})
+
+
+def test_swap_frames_keeps_each_segment_its_own_codes():
+    torch.manual_seed(0)
+    codes = torch.arange(2 * 50 * 3).reshape(2, 50, 3)
+    assert torch.equal(swap_frames(codes, 0.0), codes)
+    swapped = swap_frames(codes, 1.0)
+    assert not torch.equal(swapped, codes)
+    for row in range(2):  # every frame is a whole frame of the same segment
+        frames = {tuple(f) for f in codes[row].tolist()}
+        assert {tuple(f) for f in swapped[row].tolist()} <= frames
+
+
+def test_semantic_conditioned_training_and_pipeline(
+    fixtures, tiny_checkpoint, prompt24, tmp_path, one_thread
+):
+    """The task tokenises its segments with a checkpoint's tokenizer and trains the semantic embedding; a
+    codes-only codec initialises it; a MaskGCT checkpoint with such a codec decodes clones with the tokens."""
+    tts = MaskGCT.from_pretrained(tiny_checkpoint)
+    vocab = tts.tokenizer.codec.config.codebook_size
+    model = {**TINY, "num_quantizers": 12, "codebook_size": 64, "semantic_codebook_size": vocab}
+    with pytest.raises(ValueError, match="semantic_tokenizer"):
+        MelCodecTask(model)
+    torch.manual_seed(0)
+    codes_only = MelCodec(MelCodecConfig(**{**model, "semantic_codebook_size": 0}))
+    codes_only.save_pretrained(tmp_path / "codes_only")
+    task = MelCodecTask(model, semantic_tokenizer=str(tiny_checkpoint))
+    init_weights(task, str(tmp_path / "codes_only"))
+    assert torch.equal(task.net.decoder.head.weight, codes_only.decoder.head.weight)
+    task.train()
+    loss = task.training_step({"wav": torch.stack([prompt24[:9600], prompt24[9600:19200]])}, 0)
+    loss.backward()
+    assert torch.isfinite(loss) and task.net.semantic_emb.weight.grad.abs().sum() > 0
+
+    task.export(tmp_path / "mel")
+    out = assemble(
+        tmp_path / "assembled", tiny_checkpoint, tmp_path / "mel", tiny_checkpoint, tiny_checkpoint,
+        tiny_checkpoint,
+    )  # fmt: skip
+    tts = MaskGCT.from_pretrained(out)
+    assert tts.codec.reads_semantic
+    result = tts.clone_with_details(fixtures / "prompt.wav", PROMPT_TEXT, TARGET_TEXT, duration=1.0, seed=0)
+    chunk = result.chunks[0]
+    semantic = frame_semantic(result.prompt, chunk.semantic)
+    assert len(semantic) == len(chunk.codes)
+    assert np.array_equal(result.audio, tts.decode(chunk.codes, semantic))
+    assert not np.array_equal(result.audio, tts.decode(chunk.codes))

@@ -6,8 +6,8 @@ whisper transcribes six versions of the target sentence, from the most to the le
 * the clone (text → T2S → S2A → codec);
 * the recording's own semantic tokens through S2A and the codec (the clone without its T2S stage);
 * the recording's own first acoustic layer, S2A's finer layers on top (the full S2A model alone);
-* the codec's round trip of the recording from its first acoustic layer only (what a perfect 1-layer S2A
-  model gives without finer layers);
+* the codec's round trip of the recording from its first acoustic layer only, with the recording's semantic
+  tokens where the codec's decoder reads them (what a perfect 1-layer S2A model gives without finer layers);
 * the acoustic codec's round trip of the recording (the ceiling any clone can reach);
 * the recording itself (the ceiling of the recogniser on this voice).
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskgct.api import MaskGCT
+from maskgct.api import MaskGCT, fit_frames, frame_semantic
 from maskgct.audio import load_audio
 from maskgct.cli import DEVICE_HELP, pick_device, report_error
 from maskgct.constants import SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
@@ -72,7 +72,7 @@ def resynthesise(
                 options.s2a("reference", generator),
                 own[None],
             )[0]
-        return model.codec.decode(codes[None])[0, 0].float().cpu().numpy()
+        return model.decode(codes, frame_semantic(prompt, semantic))
 
 
 def recording_codes(model: MaskGCT, recording: str) -> torch.Tensor:
@@ -83,19 +83,16 @@ def recording_codes(model: MaskGCT, recording: str) -> torch.Tensor:
         return model.codec.encode(torch.from_numpy(wav).to(model.device)[None, None])
 
 
-def fit_frames(codes: torch.Tensor, frames: int) -> torch.Tensor:
-    """``codes (T, g)`` cut, or extended by repeating the last frame, to ``(frames, g)``."""
-    if len(codes) >= frames:
-        return codes[:frames]
-    return torch.cat([codes, codes[-1:].expand(frames - len(codes), -1)])
-
-
 def round_trip(model: MaskGCT, recording: str, layers: int | None = None) -> np.ndarray:
-    """The recording through the acoustic codec (all its stages, or the first ``layers``): Float(L,) at
-    24 kHz."""
-    codes = recording_codes(model, recording)[..., :layers]
+    """The recording through the acoustic codec: Float(L,) at 24 kHz. All its layers, decoded alone; or the
+    first ``layers``, with the recording's semantic tokens where the codec reads them (a perfect S2A)."""
+    codes = recording_codes(model, recording)[0, :, :layers]
+    semantic = None
+    if layers is not None:
+        wav = torch.from_numpy(load_audio(recording, SEMANTIC_SAMPLE_RATE))
+        semantic = model.tokenizer.tokenize(wav.to(model.device)).to(model.device)
     with torch.no_grad():
-        return model.codec.decode(codes)[0, 0].float().cpu().numpy()
+        return model.decode(codes, semantic)
 
 
 def diagnose(
@@ -122,7 +119,7 @@ def diagnose(
         "clone",
         "from the recording's semantic tokens (S2A + codec)",
         "the recording's first acoustic layer + S2A's finer layers",
-        "codec round trip, first acoustic layer only",
+        "codec round trip, first acoustic layer only (+ semantic tokens if the codec reads them)",
         "codec round trip of the recording",
         "the recording",
     )

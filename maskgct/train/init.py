@@ -10,9 +10,10 @@
   folder they start fresh).
 
 Loading is strict: every tensor of the source is used and every tensor of the network is loaded; a
-missing, unexpected or mis-shaped one is a ``CheckpointError`` naming it. The one exception is a part
-that a format never stores, and the loader says so: a checkpoint folder keeps the semantic codec without
-its decoder (tokenising needs no decoder), so that decoder starts fresh.
+missing, unexpected or mis-shaped one is a ``CheckpointError`` naming it. The exceptions are parts that
+the source never had, and the loader says so: a checkpoint folder keeps the semantic codec without its
+decoder (tokenising needs no decoder), so that decoder starts fresh; a codes-only mel codec gives a
+semantic-conditioned one everything but its semantic embedding.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import nn
 from maskgct.checkpoint import CheckpointError, check_state_dict, load_strict, read_safetensors
 from maskgct.codecs.acoustic_codec import DECODER_NAME, ENCODER_NAME, AcousticCodec
 from maskgct.codecs.mel_codec import NAME as MEL_CODEC_NAME
+from maskgct.codecs.mel_codec import MelCodec
 from maskgct.codecs.modules import apply_weight_norm
 from maskgct.codecs.semantic_codec import CODEC_NAME as SEMANTIC_CODEC_NAME
 from maskgct.codecs.semantic_codec import SemanticCodec
@@ -94,6 +96,20 @@ def load_semantic_codec(net: nn.Module, directory: Path, name: str, source: str)
           file=sys.stderr)  # fmt: skip
 
 
+def load_mel_codec(net: nn.Module, directory: Path, name: str, source: str) -> None:
+    """The mel codec; a codes-only one loads strictly into one that also reads semantic tokens, whose
+    semantic embedding then starts fresh (the step from a trained codec to semantic-conditioned decoding)."""
+    config, state = read_network(directory, name, net)
+    if config.get("semantic_codebook_size", 0) or not net.reads_semantic:
+        load_strict(net, state, source)
+        return
+    codes_only = type(net)(dataclasses.replace(net.config, semantic_codebook_size=0))
+    load_strict(codes_only, state, source)
+    net.load_state_dict(codes_only.state_dict(), strict=False)
+    print(f"{source}: a codes-only mel codec: the semantic embedding of its decoder starts fresh",
+          file=sys.stderr)  # fmt: skip
+
+
 def load_acoustic_codec(net: nn.Module, directory: Path, source: str) -> None:
     """The GAN codec: its encoder and decoder files load into a plain codec, which is then weight-normalised
     like the task's (g = ‖v‖, so the function is unchanged) and copied in."""
@@ -111,6 +127,8 @@ def load_from_folder(module: nn.Module, directory: Path, names: tuple[str, ...],
         load_acoustic_codec(net, directory, source)
     elif isinstance(net, SemanticCodec):
         load_semantic_codec(net, directory, names[0], source)
+    elif isinstance(net, MelCodec):
+        load_mel_codec(net, directory, names[0], source)
     else:
         config, state = read_network(directory, names[0], net)
         try:

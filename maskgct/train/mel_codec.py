@@ -16,6 +16,15 @@ for ``restart_after`` steps are re-initialised from current encoder frames of th
 keep the codebooks in use; ``train/codes_used`` (mean over stages, ``_min``, and ``_q<i>`` per stage) is the
 share of each codebook chosen in the last ``maskgct.train.acoustic_codec.USAGE_WINDOW`` steps.
 
+Semantic-conditioned decoding (a model with ``semantic_codebook_size > 0``, see ``maskgct.codecs.mel_codec``):
+``semantic_tokenizer`` names the checkpoint folder whose frozen tokenizer gives each segment's semantic tokens
+(those of the dumps S2A and T2S train on). A ``semantic_dropout`` share of the batch is decoded from its codes
+alone, as before; the rest from the semantic tokens and the first ``semantic_quantizers`` code layers, of
+which a share drawn in ``[0, code_swap)`` of the frames take the codes of other frames of the same segment
+(the same voice saying something else, as S2A's mistakes are), so the decoder learns to take the words
+from the semantic tokens and the voice from the codes. Train it with ``freeze=[encoder,quantizer]``: the
+codes, and so the token dumps and S2A, stay valid.
+
 ``self.net`` is the ``MelCodec`` itself (no weight norm), so ``export(dir)`` is its ``save_pretrained``; the
 training-only state (step counter, code ages) lives in buffers of this module and travels in checkpoints,
 and the RNG states (quantizer dropout, restarts, augmentation draws) in the training checkpoint's callbacks.
@@ -31,7 +40,9 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
+from maskgct.api import fit_frames
 from maskgct.codecs.mel_codec import HOP_LENGTH, SAMPLE_RATE, MelCodec, MelCodecConfig, PolyphaseResampler
+from maskgct.codecs.semantic import SemanticTokenizer
 from maskgct.train.acoustic_codec import track_codebooks
 from maskgct.train.optim import adamw_with_warmup
 from maskgct.train.rng import ResumableRng
@@ -54,6 +65,9 @@ class MelCodecTask(ResumableRng, L.LightningModule):
         codebook_weight: float = 1.0,
         restart_after: int = 0,
         augment_rates: tuple[int, ...] = (),
+        semantic_tokenizer: str | None = None,
+        semantic_dropout: float = 0.2,
+        code_swap: float = 0.9,
     ):
         super().__init__()
         # Plain containers (hydra passes DictConfig/ListConfig): checkpoints load with weights_only=True.
@@ -69,6 +83,15 @@ class MelCodecTask(ResumableRng, L.LightningModule):
                 for rate in augment_rates
                 if rate != SAMPLE_RATE
             }
+        )
+        if self.net.reads_semantic != (semantic_tokenizer is not None):
+            raise ValueError(
+                "task.semantic_tokenizer (a checkpoint folder) is needed exactly when the model's "
+                "semantic_codebook_size > 0"
+            )
+        # Frozen and outside the module tree: neither trained nor saved in checkpoints.
+        self._tokenizer = (
+            [SemanticTokenizer.from_pretrained(semantic_tokenizer)] if semantic_tokenizer else []
         )
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         # Per stage and code: the step that last chose it, -1 if none yet (usage and dead-code restarts).
@@ -115,10 +138,27 @@ class MelCodecTask(ResumableRng, L.LightningModule):
 
     def reconstruct(self, wav: torch.Tensor, n_quantizers: int | None = None):
         """``wav (B, 1, T · 480)`` → ``(predicted log-mel (B, 80, M), target log-mel (B, 80, M),
-        commitment (B,), codebook loss (B,))``; in eval mode ``n_quantizers`` limits the stages used."""
-        quantized, _, commit_loss, codebook_loss, _ = self.net.quantize(wav, n_quantizers)
+        commitment (B,), codebook loss (B,))``; in eval mode ``n_quantizers`` limits the stages used.
+        A semantic-conditioned model decodes part of the batch with the semantic tokens (module docstring;
+        in eval mode all of it, without swapped frames)."""
+        quantized, codes, commit_loss, codebook_loss, _ = self.net.quantize(wav, n_quantizers)
         target = self.net.vocoder_mel(wav)
+        if self.net.reads_semantic:
+            codes = codes.permute(1, 2, 0)
+            if self.training:
+                codes = swap_frames(codes, self.hparams.code_swap)
+            with_semantic = self.net.latent(codes, self._semantic(wav, codes.shape[1]))
+            keep = torch.ones(len(wav), 1, 1, dtype=torch.bool, device=wav.device)
+            if self.training:
+                keep = torch.rand(len(wav), 1, 1, device=wav.device) >= self.hparams.semantic_dropout
+            quantized = torch.where(keep, with_semantic, quantized)
         return self.net.decoder(quantized, target.shape[-1]), target, commit_loss, codebook_loss
+
+    @torch.no_grad()
+    def _semantic(self, wav: torch.Tensor, frames: int) -> torch.Tensor:
+        """The frozen tokenizer's tokens of ``wav (B, 1, L)`` at 24 kHz, fitted to ``frames``: Long(B, T)."""
+        tokens = self._tokenizer[0].tokenize_batch(list(wav[:, 0].cpu()), SAMPLE_RATE)
+        return torch.stack([fit_frames(t, frames) for t in tokens]).to(wav.device)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         hp = self.hparams
@@ -154,3 +194,14 @@ class MelCodecTask(ResumableRng, L.LightningModule):
     def export(self, directory: str | Path) -> None:
         """Write the trained codec with ``MelCodec.save_pretrained`` (``load_acoustic_codec`` reads it)."""
         self.net.save_pretrained(directory)
+
+
+def swap_frames(codes: torch.Tensor, max_share: float) -> torch.Tensor:
+    """``codes (B, T, N)`` with a share drawn in ``[0, max_share)`` of each segment's frames replaced by the
+    codes of random frames of the same segment (same voice, other words)."""
+    batch, frames, _ = codes.shape
+    share = torch.rand(batch, 1, device=codes.device) * max_share
+    swap = torch.rand(batch, frames, device=codes.device) < share
+    source = torch.randint(frames, (batch, frames), device=codes.device)
+    shuffled = torch.gather(codes, 1, source[..., None].expand_as(codes))
+    return torch.where(swap[..., None], shuffled, codes)
