@@ -1,6 +1,7 @@
 """The mel codec: the pretrained HiFi-GAN it vocodes with, its frame rule, save/load, the codec loader that
 tells it from the DAC/Vocos codec, training, and a MaskGCT checkpoint that uses it."""
 
+import dataclasses
 import json
 
 import lightning as L
@@ -271,6 +272,13 @@ def test_hydra_configs_build_tiny_and_default():
             task = instantiate(cfg.task, model=OmegaConf.to_container(cfg.model), _recursive_=False)
             assert isinstance(task, MelCodecTask)
             assert task.net.num_quantizers == cfg.model.num_quantizers
+        # The default model's codec: the default sizes, its decoder also reading the semantic tokens.
+        cfg = compose("train", overrides=["task=mel_codec", "model=mel_codec_semantic"])
+        config = MelCodecConfig(**OmegaConf.to_container(cfg.model))
+        default = MelCodecConfig(**model_config("mel_codec_default"))
+        assert (config.semantic_codebook_size, config.semantic_quantizers) == (1024, 2)
+        assert dataclasses.replace(config, semantic_codebook_size=0, semantic_quantizers=1) == default
+        assert cfg.task.semantic_tokenizer is None  # given on the command line
 
 
 def test_maskgct_checkpoint_with_a_mel_codec(fixtures, tiny_checkpoint, tmp_path, one_thread):
