@@ -265,6 +265,7 @@ def test_export_loads_back(prompt24, tmp_path):
 
 
 def test_hydra_configs_build_tiny_and_default():
+    default = MelCodecConfig(**model_config("mel_codec_default"))
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for size in ("tiny", "default"):
             cfg = compose("train", overrides=["task=mel_codec", f"model=mel_codec_{size}"])
@@ -275,7 +276,6 @@ def test_hydra_configs_build_tiny_and_default():
         # The default model's codec: the default sizes, its decoder also reading the semantic tokens.
         cfg = compose("train", overrides=["task=mel_codec", "model=mel_codec_semantic"])
         config = MelCodecConfig(**OmegaConf.to_container(cfg.model))
-        default = MelCodecConfig(**model_config("mel_codec_default"))
         assert (config.semantic_codebook_size, config.semantic_quantizers) == (1024, 2)
         assert dataclasses.replace(config, semantic_codebook_size=0, semantic_quantizers=1) == default
         assert cfg.task.semantic_tokenizer is None  # given on the command line
