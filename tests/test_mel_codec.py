@@ -358,6 +358,11 @@ def test_semantic_conditioned_training_and_pipeline(
     model = {**TINY, "num_quantizers": 12, "codebook_size": 64, "semantic_codebook_size": vocab}
     with pytest.raises(ValueError, match="semantic_tokenizer"):
         MelCodecTask(model)
+    tokenizer = str(tiny_checkpoint)
+    with pytest.raises(ValueError, match=f"not the codebook size of task.semantic_tokenizer \\({vocab}\\)"):
+        MelCodecTask({**model, "semantic_codebook_size": vocab + 1}, semantic_tokenizer=tokenizer)
+    # Without a size the model takes the tokenizer's.
+    assert MelCodecTask(TINY, semantic_tokenizer=tokenizer).net.semantic_emb.num_embeddings == vocab
     torch.manual_seed(0)
     codes_only = MelCodec(MelCodecConfig(**{**model, "semantic_codebook_size": 0}))
     codes_only.save_pretrained(tmp_path / "codes_only")
@@ -370,6 +375,8 @@ def test_semantic_conditioned_training_and_pipeline(
     assert torch.isfinite(loss) and task.net.semantic_emb.weight.grad.abs().sum() > 0
 
     task.export(tmp_path / "mel")
+    with pytest.raises(CheckpointError, match="semantic_codebook_size"):  # into a codes-only model: a hint
+        init_weights(MelCodecTask({**model, "semantic_codebook_size": 0}), str(tmp_path / "mel"))
     out = assemble(
         tmp_path / "assembled", tiny_checkpoint, tmp_path / "mel", tiny_checkpoint, tiny_checkpoint,
         tiny_checkpoint,

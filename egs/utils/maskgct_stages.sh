@@ -30,6 +30,13 @@ fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log 4 "acoustic codec ($acoustic_task)"
   train "$acoustic_task" "$acoustic_codec_steps" data.train_dir=data/train $acoustic_codec_args
+  if [ "$acoustic_model" != "exp/$acoustic_task/model" ]; then
+    log 4 "its decoder, reading the semantic tokens too (codes unchanged)"
+    train mel_codec "$semantic_decoder_steps" exp_dir=exp/mel_codec_semantic \
+      init_from=exp/mel_codec/model/mel_codec task.semantic_tokenizer="$tokenizer" \
+      ++model.semantic_quantizers="$semantic_quantizers" "freeze=[encoder,quantizer]" task.restart_after=0 \
+      data.train_dir=data/train $acoustic_codec_args
+  fi
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
@@ -60,7 +67,7 @@ fi
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log 8 "assemble the checkpoint"
   python -m maskgct.data assemble exp/maskgct --tokenizer "$tokenizer" \
-    --acoustic-codec "exp/$acoustic_task/model" --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer/model \
+    --acoustic-codec "$acoustic_model" --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer/model \
     --s2a-full exp/s2a_full/model --duration exp/duration/model
 fi
 
@@ -95,6 +102,6 @@ if [ "$stage" -le 11 ] && [ "$stop_stage" -ge 11 ] && [ "${vc_finetune:-false}" 
   done
   # The TTS checkpoint with the fine-tuned S2A: python -m maskgct.vc --checkpoint exp/maskgct_vc ...
   python -m maskgct.data assemble exp/maskgct_vc --tokenizer "$tokenizer" \
-    --acoustic-codec "exp/$acoustic_task/model" --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer_vc/model \
+    --acoustic-codec "$acoustic_model" --t2s exp/t2s/model --s2a-1layer exp/s2a_1layer_vc/model \
     --s2a-full exp/s2a_full_vc/model --duration exp/duration/model
 fi

@@ -27,6 +27,15 @@ case "$acoustic" in
   dac) acoustic_task=acoustic_codec ;;
   *) echo "$0: --acoustic must be mel or dac, not '$acoustic'" >&2; exit 2 ;;
 esac
+# --semantic-decoder-steps N (acoustic=mel): then train the mel codec's decoder to read the semantic tokens
+# too, with the first --semantic-quantizers code layers (maskgct/codecs/mel_codec.py); the checkpoint uses it.
+semantic_decoder_steps=${semantic_decoder_steps:-0}  # declared by each run.sh
+semantic_quantizers=${semantic_quantizers:-2}
+acoustic_model=exp/$acoustic_task/model
+if [ "$semantic_decoder_steps" -gt 0 ]; then
+  [ "$acoustic" = mel ] || { echo "$0: --semantic-decoder-steps needs --acoustic mel" >&2; exit 2; }
+  acoustic_model=exp/mel_codec_semantic/model
+fi
 
 # --finetune-from DIR (a checkpoint folder; --model-size must be its size): every network starts from DIR's
 # (init_from picks the task's; a duration model only if DIR has one). DIR's semantic tokenizer is used as it
@@ -53,7 +62,12 @@ train() {  # train TASK STEPS EXTRA...: one network through the hydra entry poin
     case "$task" in
       t2s) finetune=(experiment="[$experiment,finetune_t2s]") ;;
       s2a_*) finetune=(experiment="[$experiment,finetune_s2a]") ;;
-      mel_codec|acoustic_codec) finetune=("freeze=[encoder,quantizer]") ;;
+      mel_codec|acoustic_codec) finetune=("freeze=[encoder,quantizer]") ;;&
+      mel_codec)  # a codec whose decoder reads the semantic tokens stays one, with as many code layers
+        if grep -Eq '"semantic_codebook_size": [1-9]' "$finetune_from/mel_codec.json" 2>/dev/null; then
+          finetune+=(task.semantic_tokenizer="$finetune_from" "++model.semantic_quantizers=$(sed -n \
+            's/.*"semantic_quantizers": *\([0-9]*\).*/\1/p' "$finetune_from/mel_codec.json")")
+        fi ;;
     esac
     [ "$task" = duration ] && [ ! -f "$finetune_from/duration.json" ] || finetune+=(init_from="$finetune_from")
   fi

@@ -101,7 +101,10 @@ def load_mel_codec(net: nn.Module, directory: Path, name: str, source: str) -> N
     semantic embedding then starts fresh (the step from a trained codec to semantic-conditioned decoding)."""
     config, state = read_network(directory, name, net)
     if config.get("semantic_codebook_size", 0) or not net.reads_semantic:
-        load_strict(net, state, source)
+        try:
+            load_strict(net, state, source)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}{config_hint(net, config)}") from None
         return
     codes_only = type(net)(dataclasses.replace(net.config, semantic_codebook_size=0))
     load_strict(codes_only, state, source)

@@ -16,14 +16,15 @@ for ``restart_after`` steps are re-initialised from current encoder frames of th
 keep the codebooks in use; ``train/codes_used`` (mean over stages, ``_min``, and ``_q<i>`` per stage) is the
 share of each codebook chosen in the last ``maskgct.train.acoustic_codec.USAGE_WINDOW`` steps.
 
-Semantic-conditioned decoding (a model with ``semantic_codebook_size > 0``, see ``maskgct.codecs.mel_codec``):
-``semantic_tokenizer`` names the checkpoint folder whose frozen tokenizer gives each segment's semantic tokens
-(those of the dumps S2A and T2S train on). A ``semantic_dropout`` share of the batch is decoded from its codes
-alone, as before; the rest from the semantic tokens and the first ``semantic_quantizers`` code layers, of
-which a share drawn in ``[0, code_swap)`` of the frames take the codes of other frames of the same segment
-(the same voice saying something else, as S2A's mistakes are), so the decoder learns to take the words
-from the semantic tokens and the voice from the codes. Train it with ``freeze=[encoder,quantizer]``: the
-codes, and so the token dumps and S2A, stay valid.
+Semantic-conditioned decoding (``maskgct.codecs.mel_codec``): ``semantic_tokenizer`` names the checkpoint
+folder whose frozen tokenizer gives each segment's semantic tokens (those of the dumps S2A and T2S train
+on); giving it turns the option on, and the model's ``semantic_codebook_size`` defaults to the tokenizer's.
+A ``semantic_dropout`` share of the batch is decoded from its codes alone, as before; the rest from the
+semantic tokens and the first ``semantic_quantizers`` code layers, of which a share drawn in
+``[0, code_swap)`` of the frames take the codes of other frames of the same segment (the same voice saying
+something else, as S2A's mistakes are), so the decoder learns to take the words from the semantic tokens
+and the voice from the codes. Train it with ``freeze=[encoder,quantizer]``: the codes, and so the token
+dumps and S2A, stay valid.
 
 ``self.net`` is the ``MelCodec`` itself (no weight norm), so ``export(dir)`` is its ``save_pretrained``; the
 training-only state (step counter, code ages) lives in buffers of this module and travels in checkpoints,
@@ -72,6 +73,20 @@ class MelCodecTask(ResumableRng, L.LightningModule):
         super().__init__()
         # Plain containers (hydra passes DictConfig/ListConfig): checkpoints load with weights_only=True.
         model = OmegaConf.to_container(OmegaConf.create(model), resolve=True)
+        # Frozen and outside the module tree: neither trained nor saved in checkpoints.
+        self._tokenizer = (
+            [SemanticTokenizer.from_pretrained(semantic_tokenizer)] if semantic_tokenizer else []
+        )
+        if self._tokenizer:
+            # The decoder reads this tokenizer's tokens: its codebook size, unless the model names it.
+            vocab = self._tokenizer[0].codec.config.codebook_size
+            if model.setdefault("semantic_codebook_size", 0) in (0, vocab):
+                model["semantic_codebook_size"] = vocab
+            else:
+                raise ValueError(
+                    f"the model's semantic_codebook_size ({model['semantic_codebook_size']}) is not the "
+                    f"codebook size of task.semantic_tokenizer ({vocab})"
+                )
         betas = tuple(float(b) for b in betas)
         augment_rates = tuple(int(rate) for rate in augment_rates)
         self.save_hyperparameters()
@@ -84,15 +99,10 @@ class MelCodecTask(ResumableRng, L.LightningModule):
                 if rate != SAMPLE_RATE
             }
         )
-        if self.net.reads_semantic != (semantic_tokenizer is not None):
+        if self.net.reads_semantic and not self._tokenizer:
             raise ValueError(
-                "task.semantic_tokenizer (a checkpoint folder) is needed exactly when the model's "
-                "semantic_codebook_size > 0"
+                "a model with semantic_codebook_size > 0 needs task.semantic_tokenizer (a checkpoint folder)"
             )
-        # Frozen and outside the module tree: neither trained nor saved in checkpoints.
-        self._tokenizer = (
-            [SemanticTokenizer.from_pretrained(semantic_tokenizer)] if semantic_tokenizer else []
-        )
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         # Per stage and code: the step that last chose it, -1 if none yet (usage and dead-code restarts).
         quantizers = self.net.quantizer.quantizers

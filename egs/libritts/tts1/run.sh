@@ -29,6 +29,8 @@ experiment=libritts
 finetune_from=""        # a checkpoint folder (e.g. converted official weights): fine-tune instead of training
 semantic_codec_steps=200000
 acoustic_codec_steps=400000
+semantic_decoder_steps=0  # acoustic=mel: then train its decoder to read the semantic tokens too (0: off)
+semantic_quantizers=2     # ... with this many code layers (maskgct/codecs/mel_codec.py)
 t2s_steps=400000
 s2a_steps=400000
 duration_steps=20000

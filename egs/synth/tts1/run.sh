@@ -34,6 +34,8 @@ experiment=synth_tiny
 finetune_from=""        # a checkpoint folder: fine-tune its networks instead of training from nothing
 semantic_codec_steps=300
 acoustic_codec_steps=300
+semantic_decoder_steps=0  # acoustic=mel: then train its decoder to read the semantic tokens too (0: off)
+semantic_quantizers=2     # ... with this many code layers (maskgct/codecs/mel_codec.py)
 t2s_steps=1000
 s2a_steps=600
 duration_steps=300
