@@ -36,6 +36,7 @@ def test_the_default_model_is_small_and_offline():
         assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}, name
     tts = MaskGCT.from_pretrained(folder)
     assert isinstance(tts.codec, MelCodec) and isinstance(tts.tokenizer.features, WhisperFeatures)
+    assert tts.codec.reads_semantic  # its decoder takes the words from S2A's semantic condition
 
 
 def test_infer_without_checkpoint_clones_with_the_default(prompt_wav, tmp_path, capsys, one_thread):
