@@ -30,7 +30,7 @@ def test_diagnose_hears_each_version_and_rejects_a_meta_without_recordings(tiny_
         "clone",
         "from the recording's semantic tokens (S2A + codec)",
         "the recording's first acoustic layer + S2A's finer layers",
-        "codec round trip, first acoustic layer only (+ semantic tokens if the codec reads them)",
+        "codec round trip, first layer(s) only (+ semantic tokens if the codec reads them)",
         "codec round trip of the recording",
         "the recording",
     ]

@@ -6,8 +6,9 @@ whisper transcribes six versions of the target sentence, from the most to the le
 * the clone (text → T2S → S2A → codec);
 * the recording's own semantic tokens through S2A and the codec (the clone without its T2S stage);
 * the recording's own first acoustic layer, S2A's finer layers on top (the full S2A model alone);
-* the codec's round trip of the recording from its first acoustic layer only, with the recording's semantic
-  tokens where the codec's decoder reads them (what a perfect 1-layer S2A model gives without finer layers);
+* the codec's round trip of the recording from its first acoustic layer only; where the codec's decoder
+  reads semantic tokens, from the recording's tokens and the first layers it reads with them (what a
+  perfect S2A gives);
 * the acoustic codec's round trip of the recording (the ceiling any clone can reach);
 * the recording itself (the ceiling of the recogniser on this voice).
 
@@ -83,6 +84,11 @@ def recording_codes(model: MaskGCT, recording: str) -> torch.Tensor:
         return model.codec.encode(torch.from_numpy(wav).to(model.device)[None, None])
 
 
+def first_layers(model: MaskGCT) -> int:
+    """The code layers a perfect S2A must get right: those the decoder reads with semantic tokens, else 1."""
+    return model.codec.config.semantic_quantizers if getattr(model.codec, "reads_semantic", False) else 1
+
+
 def round_trip(model: MaskGCT, recording: str, layers: int | None = None) -> np.ndarray:
     """The recording through the acoustic codec: Float(L,) at 24 kHz. All its layers, decoded alone; or the
     first ``layers``, with the recording's semantic tokens where the codec reads them (a perfect S2A)."""
@@ -119,7 +125,7 @@ def diagnose(
         "clone",
         "from the recording's semantic tokens (S2A + codec)",
         "the recording's first acoustic layer + S2A's finer layers",
-        "codec round trip, first acoustic layer only (+ semantic tokens if the codec reads them)",
+        "codec round trip, first layer(s) only (+ semantic tokens if the codec reads them)",
         "codec round trip of the recording",
         "the recording",
     )
@@ -135,7 +141,7 @@ def diagnose(
             load_speech(str(clone_path)),
             load_speech(resynthesise(*inputs), SAMPLE_RATE),
             load_speech(resynthesise(*inputs, own_layers=1), SAMPLE_RATE),
-            load_speech(round_trip(model, gt_wav, layers=1), SAMPLE_RATE),
+            load_speech(round_trip(model, gt_wav, layers=first_layers(model)), SAMPLE_RATE),
             load_speech(round_trip(model, gt_wav), SAMPLE_RATE),
             load_speech(gt_wav),
         )
