@@ -66,6 +66,7 @@ class AcousticCodec(nn.Module):
 
     config_class = AcousticCodecConfig
     sample_rate = SAMPLE_RATE
+    reads_semantic = False  # its decoder reads codes only (``MelCodec`` may read semantic tokens too)
 
     def __init__(
         self, encoder: AcousticEncoder | AcousticCodecConfig, decoder: AcousticDecoder | None = None

@@ -101,6 +101,14 @@ class MelCodecConfig:
         return self.vocoder.rpartition("/")[2]
 
 
+def fit_frames(tokens: torch.Tensor, frames: int) -> torch.Tensor:
+    """``tokens (T, ...)`` cut, or extended by repeating the last frame, to ``(frames, ...)``: tokenizers and
+    codecs may disagree by a frame on the length of the same audio."""
+    if len(tokens) >= frames:
+        return tokens[:frames]
+    return torch.cat([tokens, tokens[-1:].expand(frames - len(tokens), *tokens.shape[1:])])
+
+
 class PolyphaseResampler(nn.Module):
     """``wav (B, L)`` at ``orig`` Hz → ``(B, ⌈L · new / orig⌉)`` at ``new`` Hz, as
     ``scipy.signal.resample_poly`` computes it (to float32 rounding).

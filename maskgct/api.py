@@ -55,6 +55,7 @@ from maskgct.checkpoint import (
     write_config,
 )
 from maskgct.codecs.acoustic_codec import AcousticCodec, codec_networks, load_acoustic_codec
+from maskgct.codecs.mel_codec import fit_frames
 from maskgct.codecs.semantic import SemanticTokenizer
 from maskgct.constants import FRAME_RATE, SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.duration import DurationModel
@@ -421,7 +422,7 @@ class MaskGCT:
         whose decoder reads them (``reads_semantic``: the default model's mel codec) decodes with them;
         other codecs (the official one) decode the codes alone.
         """
-        if semantic is not None and getattr(self.codec, "reads_semantic", False):
+        if semantic is not None and self.codec.reads_semantic:
             audio = self.codec.decode(codes[None], fit_frames(semantic, len(codes))[None])
         else:
             audio = self.codec.decode(codes[None])
@@ -484,13 +485,6 @@ def frame_semantic(prompt: Prompt, semantic: torch.Tensor) -> torch.Tensor:
     """The semantic tokens S2A conditioned its generated frames on, Long(Tp+T-Ta,): the prompt's ++ the
     target's ``semantic`` Long(T,), from the acoustic prompt's length on (S2A's alignment)."""
     return torch.cat([prompt.semantic, semantic])[len(prompt.acoustic) :]
-
-
-def fit_frames(tokens: torch.Tensor, frames: int) -> torch.Tensor:
-    """``tokens (T, ...)`` cut, or extended by repeating the last frame, to ``(frames, ...)``."""
-    if len(tokens) >= frames:
-        return tokens[:frames]
-    return torch.cat([tokens, tokens[-1:].expand(frames - len(tokens), *tokens.shape[1:])])
 
 
 class PromptCache:

@@ -222,13 +222,15 @@ def clone_plans(tts: MaskGCT, plans: Sequence[Plan]) -> list[np.ndarray]:
             torch.tensor(prompt.phone_ids + plan.pieces[0][0], device=device)
             for prompt, plan in zip(prompts, plans, strict=True)
         ]
-        semantic = t2s_generate_batch(
+        targets = t2s_generate_batch(
             tts.t2s, phones, [p.semantic for p in prompts], [p.pieces[0][1] for p in plans],
             first.options.t2s_steps, first.options.t2s(first.mode, generators),
         )  # fmt: skip
-        semantic = [torch.cat([p.semantic, s]) for p, s in zip(prompts, semantic, strict=True)]
+        semantic = [torch.cat([p.semantic, s]) for p, s in zip(prompts, targets, strict=True)]
         codes = s2a_generate_batch(
             tts.s2a_1layer, tts.s2a_full, semantic, [p.acoustic for p in prompts], first.options.s2a_steps,
             first.options.s2a(first.mode, generators),
         )  # fmt: skip
-    return [tts.decode(c, s[len(p.acoustic) :]) for c, s, p in zip(codes, semantic, prompts, strict=True)]
+    from maskgct.api import frame_semantic  # api imports this module
+
+    return [tts.decode(c, frame_semantic(p, t)) for c, t, p in zip(codes, targets, prompts, strict=True)]

@@ -133,7 +133,7 @@ def check_compatible(tokenizer, codec, t2s, s2a_1layer, s2a_full) -> None:
             problems.append(
                 f"{name} reads {net.config.cond_codebook_size} semantic codes, the tokenizer has {vocab}"
             )
-    if getattr(codec, "reads_semantic", False) and codec.config.semantic_codebook_size != vocab:
+    if codec.reads_semantic and codec.config.semantic_codebook_size != vocab:
         problems.append(
             f"the codec's decoder reads {codec.config.semantic_codebook_size} semantic codes, the tokenizer "
             f"has {vocab}"

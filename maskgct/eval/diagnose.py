@@ -33,9 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskgct.api import MaskGCT, fit_frames, frame_semantic
+from maskgct.api import MaskGCT, frame_semantic
 from maskgct.audio import load_audio
 from maskgct.cli import DEVICE_HELP, pick_device, report_error
+from maskgct.codecs.mel_codec import fit_frames
 from maskgct.constants import SAMPLE_RATE, SEMANTIC_SAMPLE_RATE
 from maskgct.data.datadir import read_datadir
 from maskgct.eval.asr import load_asr
@@ -46,59 +47,43 @@ from maskgct.eval.wer import error_counts
 from maskgct.sampler import SamplingOptions
 
 
-def resynthesise(
-    model: MaskGCT, prompt_wav: str, prompt_text: str, recording: str, seed: int = 0, own_layers: int = 0
-) -> np.ndarray:
-    """The recording's semantic tokens → S2A (prompted like a clone) → codec: Float(L,) at 24 kHz.
-
-    own_layers: how many of the recording's own first acoustic layers S2A is given (0: it makes them all;
-    1: the full model makes the finer layers on top of the recording's first, the 1-layer model is unused).
-    """
-    with torch.no_grad():
-        prompt = model.encode_prompt(prompt_wav, prompt_text)
-        wav = torch.from_numpy(load_audio(recording, SEMANTIC_SAMPLE_RATE))
-        semantic = model.tokenizer.tokenize(wav.to(model.device))
-        generator = torch.Generator(model.device).manual_seed(seed)
-        if own_layers == 0:
-            codes = model.semantic_to_acoustic(prompt, semantic, generator=generator)
-        else:
-            # S2A's target rows: the semantic frames after the acoustic prompt's length (its alignment).
-            frames = len(prompt.semantic) + len(semantic) - len(prompt.acoustic)
-            own = fit_frames(recording_codes(model, recording)[0, :, :own_layers], frames)
-            options = SamplingOptions().for_layers(model.s2a_full.config.num_quantizer)
-            codes = model.s2a_full.generate(
-                torch.cat([prompt.semantic, semantic])[None],
-                prompt.acoustic[None],
-                options.s2a_steps,
-                options.s2a("reference", generator),
-                own[None],
-            )[0]
-        return model.decode(codes, frame_semantic(prompt, semantic))
-
-
-def recording_codes(model: MaskGCT, recording: str) -> torch.Tensor:
-    """The acoustic codec's codes of a recording: Long(1, T, Q)."""
-    wav = load_audio(recording, SAMPLE_RATE)
-    wav = wav[: len(wav) // model.codec.hop_length * model.codec.hop_length]
-    with torch.no_grad():
-        return model.codec.encode(torch.from_numpy(wav).to(model.device)[None, None])
+@torch.no_grad()
+def stage_versions(
+    model: MaskGCT, prompt_wav: str, prompt_text: str, recording: str, seed: int = 0
+) -> list[np.ndarray]:
+    """The recording re-made with stages skipped, each Float(L,) at 24 kHz (the module docstring's order):
+    its semantic tokens through S2A (prompted like a clone) and the codec; its own first acoustic layer
+    with the full S2A model's finer layers on top; the codec's round trip of its first layers (those the
+    decoder reads with the recording's semantic tokens, else 1); the round trip of all its layers.
+    The prompt, the tokens and the codes are computed once; each S2A run has its own seeded generator."""
+    prompt = model.encode_prompt(prompt_wav, prompt_text)
+    wav16 = torch.from_numpy(load_audio(recording, SEMANTIC_SAMPLE_RATE))
+    semantic = model.tokenizer.tokenize(wav16.to(model.device)).to(model.device)
+    wav24 = load_audio(recording, SAMPLE_RATE)
+    wav24 = wav24[: len(wav24) // model.codec.hop_length * model.codec.hop_length]
+    codes = model.codec.encode(torch.from_numpy(wav24).to(model.device)[None, None])[0]
+    # S2A's condition of each generated frame (its alignment: from the acoustic prompt's length on).
+    condition = frame_semantic(prompt, semantic)
+    generated = model.semantic_to_acoustic(prompt, semantic, generator=seeded(model, seed))
+    options = SamplingOptions().for_layers(model.s2a_full.config.num_quantizer)
+    finer = model.s2a_full.generate(
+        torch.cat([prompt.semantic, semantic])[None],
+        prompt.acoustic[None],
+        options.s2a_steps,
+        options.s2a("reference", seeded(model, seed)),
+        fit_frames(codes[:, :1], len(condition))[None],
+    )[0]
+    first = model.codec.config.semantic_quantizers if model.codec.reads_semantic else 1
+    return [
+        model.decode(generated, condition),
+        model.decode(finer, condition),
+        model.decode(codes[:, :first], semantic),
+        model.decode(codes),
+    ]
 
 
-def first_layers(model: MaskGCT) -> int:
-    """The code layers a perfect S2A must get right: those the decoder reads with semantic tokens, else 1."""
-    return model.codec.config.semantic_quantizers if getattr(model.codec, "reads_semantic", False) else 1
-
-
-def round_trip(model: MaskGCT, recording: str, layers: int | None = None) -> np.ndarray:
-    """The recording through the acoustic codec: Float(L,) at 24 kHz. All its layers, decoded alone; or the
-    first ``layers``, with the recording's semantic tokens where the codec reads them (a perfect S2A)."""
-    codes = recording_codes(model, recording)[0, :, :layers]
-    semantic = None
-    if layers is not None:
-        wav = torch.from_numpy(load_audio(recording, SEMANTIC_SAMPLE_RATE))
-        semantic = model.tokenizer.tokenize(wav.to(model.device)).to(model.device)
-    with torch.no_grad():
-        return model.decode(codes, semantic)
+def seeded(model: MaskGCT, seed: int) -> torch.Generator:
+    return torch.Generator(model.device).manual_seed(seed)
 
 
 def diagnose(
@@ -136,13 +121,10 @@ def diagnose(
     for index, entry in enumerate(entries):
         clone_path = Path(gen_dir) / f"{entry.utt}.wav"
         gt_wav = str(entry.gt_wav)
-        inputs = (model, str(entry.prompt_wav), entry.prompt_text, gt_wav)
+        remade = stage_versions(model, str(entry.prompt_wav), entry.prompt_text, gt_wav)
         wavs = (
             load_speech(str(clone_path)),
-            load_speech(resynthesise(*inputs), SAMPLE_RATE),
-            load_speech(resynthesise(*inputs, own_layers=1), SAMPLE_RATE),
-            load_speech(round_trip(model, gt_wav, layers=first_layers(model)), SAMPLE_RATE),
-            load_speech(round_trip(model, gt_wav), SAMPLE_RATE),
+            *(load_speech(wav, SAMPLE_RATE) for wav in remade),
             load_speech(gt_wav),
         )
         versions = dict(zip(names, wavs, strict=True))

@@ -41,8 +41,14 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
-from maskgct.api import fit_frames
-from maskgct.codecs.mel_codec import HOP_LENGTH, SAMPLE_RATE, MelCodec, MelCodecConfig, PolyphaseResampler
+from maskgct.codecs.mel_codec import (
+    HOP_LENGTH,
+    SAMPLE_RATE,
+    MelCodec,
+    MelCodecConfig,
+    PolyphaseResampler,
+    fit_frames,
+)
 from maskgct.codecs.semantic import SemanticTokenizer
 from maskgct.train.acoustic_codec import track_codebooks
 from maskgct.train.optim import adamw_with_warmup
