@@ -29,6 +29,9 @@ case "$acoustic" in
 esac
 # --semantic-decoder-steps N (acoustic=mel): then train the mel codec's decoder to read the semantic tokens
 # too, with the first --semantic-quantizers code layers (maskgct/codecs/mel_codec.py); the checkpoint uses it.
+# (Defaults again here for callers that source this file without a run.sh's declarations.)
+semantic_decoder_steps=${semantic_decoder_steps:-0}
+semantic_quantizers=${semantic_quantizers:-2}
 acoustic_model=exp/$acoustic_task/model
 if [ "$semantic_decoder_steps" -gt 0 ]; then
   [ "$acoustic" = mel ] || { echo "$0: --semantic-decoder-steps needs --acoustic mel" >&2; exit 2; }
