@@ -241,6 +241,8 @@ CASES = [
          "trainer.precision must be 64 or 32 or 16", ["{exp}"]),
     Case("train-not-a-dump", "train", train("data.train_dump={good_dir}"), 2, "not a token dump", ["{exp}"]),
     Case("train-missing-dump", "train", train("data.train_dump={nowhere}"), 2, "no such folder", ["{exp}"]),
+    Case("train-missing-one-of-two-dumps", "train", train("data.train_dump=[{dump},{nowhere}]"), 2,
+         "no such folder", ["{exp}"]),
     Case("train-not-a-data-dir", "train", ["task=mel_codec", "data.train_dir={tmp}", "exp_dir={exp}"], 2,
          "missing wav.scp", ["{exp}"]),
     Case("train-unknown-override", "train", train("trainer.max_stepz=3"), 2,

@@ -20,7 +20,7 @@ from maskgct.data.datamodule import (
     collate_tokens,
 )
 from maskgct.data.extract import TokenExtractorConfig, extract
-from maskgct.data.shards import ShardWriter, TokenDump
+from maskgct.data.shards import DumpError, ShardWriter, TokenDump
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,6 +114,29 @@ def test_shards_random_access(tmp_path):
         item = dump[index]
         for field in ("phone_ids", "semantic", "acoustic"):
             np.testing.assert_array_equal(item[field], written[item["utt"]][field])
+
+
+def test_several_dumps_read_as_one_set(tmp_path):
+    """A corpus and a second one extracted beside it (the default model's ``extra_voices``) train as one."""
+    first, second = make_datadir(tmp_path / "a"), make_datadir(tmp_path / "b", n_spk=1, n_utt=2)
+    extract(first, tmp_path / "dump", factory=fake_extractor, factory_arg=0)
+    extract(second, tmp_path / "extra", factory=fake_extractor, factory_arg=0)
+    one, extra = TokenDump(tmp_path / "dump"), TokenDump(tmp_path / "extra")
+    both = TokenDump([tmp_path / "dump", str(tmp_path / "extra")])
+    assert len(both) == len(one) + len(extra) == 8
+    expected = {(d[i]["utt"], d[i]["semantic"].tobytes()) for d in (one, extra) for i in range(len(d))}
+    assert {(both[i]["utt"], both[i]["semantic"].tobytes()) for i in range(len(both))} == expected
+    assert (
+        sum(
+            b["semantic"].shape[0]
+            for b in TokenDataModule(
+                [str(tmp_path / "dump"), str(tmp_path / "extra")], max_frames=200
+            ).train_dataloader()
+        )
+        == 8
+    )
+    with pytest.raises(DumpError, match="no shards"):
+        TokenDump([tmp_path / "dump", tmp_path / "a"])
 
 
 def test_extract_accounts_for_every_utterance(tmp_path):

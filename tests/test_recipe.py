@@ -1,4 +1,5 @@
-"""Recipes: the option parser, and the LibriTTS recipe's data stage on a tiny fake LibriTTS tree."""
+"""Recipes: the option parser, the LibriTTS recipe's data stage on a tiny fake LibriTTS tree, the synthetic
+recipe's second corpus."""
 
 import os
 import shutil
@@ -90,3 +91,28 @@ def test_libritts_recipe_data_stage(tmp_path):
     (tmp_path / "LibriTTS" / "dev-clean" / "84" / "1000" / "84_1000_000001_000000.wav").write_bytes(b"junk")
     run = run_recipe(recipe, *args, "--stage", "1", "--stop-stage", "1")
     assert run.returncode != 0 and "84-1000-000001-000000 cannot read audio file" in run.stderr
+
+
+def test_synth_recipe_second_corpus_reads_only_new_sentences(tmp_path):
+    """--extra-voices: a second corpus whose every sentence is one the first never read."""
+    recipe = copy_recipe("synth", tmp_path)
+    first = ["--voices", "espeak_us_m1,espeak_gb_m3,espeak_sc_f1", "--heldout", "espeak_sc_f1"]
+    first += ["--utts-per-speaker", "3", "--dev-per-speaker", "1", "--sentences", "large", "--nj", "1"]
+    extra = ["--extra-voices", "espeak_us_m1,espeak_rp_f5,espeak_sc_f1", "--extra-utts-per-speaker", "4"]
+    run = run_recipe(recipe, *first, *extra, "--extra-sentences", "40", "--stage", "1", "--stop-stage", "1")
+    assert run.returncode == 2 and "--extra-voices needs --extra-heldout" in run.stderr
+    extra += ["--extra-heldout", "espeak_sc_f1", "--extra-sentences", "40"]
+    run = run_recipe(recipe, *first, *extra, "--stage", "1", "--stop-stage", "1")
+    assert run.returncode == 0, run.stderr
+
+    def sentences(data: Path) -> dict[str, str]:
+        return dict(line.split(" ", 1) for line in (data / "text").read_text().splitlines())
+
+    read = {text for name in ("train", "dev", "test") for text in sentences(recipe / "data" / name).values()}
+    new = sentences(recipe / "data" / "extra" / "train")
+    assert len(read) == 9 and len(new) == 6  # 2 training voices x (4 - 1 dev)
+    assert {utt.split("-")[0] for utt in new} == {"espeak_us_m1", "espeak_rp_f5"} and not read & set(
+        new.values()
+    )
+    listed = (recipe / "data" / "extra_sentences.txt").read_text().splitlines()
+    assert set(new.values()) <= set(listed) and len(listed) == 40 - len(read & set(listed))

@@ -13,6 +13,20 @@ def test_large_list_is_the_generators_output():
     assert generator.generate(50, seed=1) == generator.generate(50, seed=1) != generator.generate(50, seed=2)
 
 
+def test_cli_writes_a_longer_list_without_a_corpus_sentences(tmp_path, capsys):
+    """A second corpus reads only new sentences: a longer list begins with the shorter, less excluded ones."""
+    text = tmp_path / "text"
+    first = generator.generate(30)
+    text.write_text(f"spk-0001 {first[3]}\nspk-0007 {first[29]}\n", encoding="utf-8")
+    out = tmp_path / "more.txt"
+    assert generator.main([str(out), "--count", "60", "--exclude", str(text)]) == 0
+    written = out.read_text(encoding="utf-8").splitlines()
+    assert written == [s for s in generator.generate(60) if s not in (first[3], first[29])]
+    assert written[:3] == first[:3] and len(written) == 58
+    assert generator.main([str(tmp_path / "x.txt"), "--exclude", str(tmp_path / "missing")]) == 2
+    assert "error:" in capsys.readouterr().err and not (tmp_path / "x.txt").exists()
+
+
 def test_large_list_is_large_distinct_and_plain():
     sentences = synth.load_sentences("large")
     assert len(sentences) == len(set(sentences)) == generator.LARGE_COUNT >= 5000

@@ -45,22 +45,26 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     python -m maskgct.data extract "data/$set" "dump/$set" --nj "$nj" \
       --semantic-codec "$tokenizer" --acoustic-codec "exp/$acoustic_task/model"
   done
+  if [ "$train_dump" != dump/train ]; then
+    python -m maskgct.data extract data/extra/train dump/extra --nj "$nj" \
+      --semantic-codec "$tokenizer" --acoustic-codec "exp/$acoustic_task/model"
+  fi
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log 6 "text-to-semantic"
-  train t2s "$t2s_steps" data.train_dump=dump/train data.valid_dump=dump/dev data.max_frames="$max_frames" \
+  train t2s "$t2s_steps" data.train_dump="$train_dump" data.valid_dump=dump/dev data.max_frames="$max_frames" \
     "${schedule[@]}" $t2s_args
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log 7 "semantic-to-acoustic (1 layer, then full)"
   for task in s2a_1layer s2a_full; do
-    train "$task" "$s2a_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
+    train "$task" "$s2a_steps" data.train_dump="$train_dump" data.valid_dump=dump/dev \
       data.max_frames="$max_frames" "${schedule[@]}" $s2a_args
   done
   log 7 "duration model"
-  train duration "$duration_steps" data.train_dump=dump/train data.valid_dump=dump/dev \
+  train duration "$duration_steps" data.train_dump="$train_dump" data.valid_dump=dump/dev \
     "${duration_schedule[@]}" $duration_args
 fi
 

@@ -56,6 +56,11 @@ if [ -n "$finetune_from" ]; then
   [ ! -f "$finetune_from/duration.json" ] || duration_schedule=()
 fi
 
+# --extra-voices (egs/synth): a second corpus in data/extra, extracted to dump/extra; the token-reading
+# networks (T2S, S2A, duration) train on both dumps as one set.
+train_dump=dump/train
+[ -z "${extra_voices:-}" ] || train_dump="[dump/train,dump/extra]"
+
 log() { echo "$(date '+%H:%M:%S') [stage $1] ${*:2}"; }
 train() {  # train TASK STEPS EXTRA...: one network through the hydra entry point (resumes if killed)
   local task=$1 steps=$2 finetune=(); shift 2

@@ -151,7 +151,7 @@ class FixedBatchSampler(ResumableBatchSampler):
 class TokenDataset(Dataset):
     """The utterances of a dump dir, keyed by the samplers' ``(index, epoch)``."""
 
-    def __init__(self, dump_dir: str | Path, fields: tuple[str, ...] = FIELDS):
+    def __init__(self, dump_dir: str | Path | list, fields: tuple[str, ...] = FIELDS):
         self.dump = TokenDump(dump_dir, tuple(fields))
 
     def __len__(self) -> int:
@@ -224,8 +224,8 @@ class TokenDataModule(ResumableLoaderMixin, L.LightningDataModule):
     """Token batches (phone ids, semantic tokens, acoustic codes) from dump dirs, in dynamic batches.
 
     Args:
-        train_dump: dump dir of the training set.
-        valid_dump: optional dump dir for validation.
+        train_dump: dump dir of the training set, or a list of dump dirs read as one set.
+        valid_dump: optional dump dir (or list) for validation.
         fields: which arrays to load (a T2S run needs no acoustic codes).
         max_frames: padded frames per batch, ``B · max(T)`` over ``length_field``.
         length_field: the field whose length sizes the batch (``semantic`` for T2S and S2A).
@@ -233,8 +233,8 @@ class TokenDataModule(ResumableLoaderMixin, L.LightningDataModule):
 
     def __init__(
         self,
-        train_dump: str,
-        valid_dump: str | None = None,
+        train_dump: str | list[str],
+        valid_dump: str | list[str] | None = None,
         fields: tuple[str, ...] | list[str] = FIELDS,
         max_frames: int = 6000,
         max_batch_size: int | None = None,

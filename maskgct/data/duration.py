@@ -40,7 +40,7 @@ G2P_CHUNK = 256
 class DumpUtterances:
     """Speakers, lengths and (lazily read) phone ids of a token dump's utterances."""
 
-    def __init__(self, dump_dir: str | Path):
+    def __init__(self, dump_dir: str | Path | list):
         self.dump = TokenDump(dump_dir, ("phone_ids", "semantic"))
         self.utts = [e.utt for e in self.dump.entries]
         self.speakers = [e.spk for e in self.dump.entries]
@@ -158,7 +158,7 @@ def collate_pairs(items: list[dict]) -> dict:
     }
 
 
-def load_utterances(dump: str | None, data_dir: str | None, language: str, name: str):
+def load_utterances(dump: str | list | None, data_dir: str | None, language: str, name: str):
     if (dump is None) == (data_dir is None):
         raise ValueError(f"give exactly one of {name}_dump and {name}_dir")
     return DumpUtterances(dump) if dump is not None else DataDirUtterances(data_dir, language)
@@ -168,7 +168,8 @@ class DurationDataModule(ResumableLoaderMixin, L.LightningDataModule):
     """Same-speaker prompt/target pairs from a token dump or a data dir, in shuffled fixed-size batches.
 
     Args:
-        train_dump / train_dir: the training set, a dump dir or a Kaldi data dir (exactly one).
+        train_dump / train_dir: the training set, a dump dir (or a list of them) or a Kaldi data dir (exactly
+            one).
         valid_dump / valid_dir: optional validation set (fixed pairs, in order).
         language: G2P language of a data dir's texts.
         batch_size: pairs per batch (sequences are phones only, a few hundred tokens).
@@ -176,9 +177,9 @@ class DurationDataModule(ResumableLoaderMixin, L.LightningDataModule):
 
     def __init__(
         self,
-        train_dump: str | None = None,
+        train_dump: str | list[str] | None = None,
         train_dir: str | None = None,
-        valid_dump: str | None = None,
+        valid_dump: str | list[str] | None = None,
         valid_dir: str | None = None,
         language: str = "en",
         batch_size: int = 64,

@@ -3,7 +3,8 @@
 ``python -m maskgct.data.sentences OUT.txt`` writes :data:`LARGE_COUNT` distinct sentences; the shipped
 ``sentences_en_large.txt`` is that output (a test checks that the generator still reproduces it). Every
 word list and sentence frame below was written for this project, so the list may be redistributed under
-the licence of this repository.
+the licence of this repository. ``--count N --exclude data/*/text`` writes a longer list without the sentences
+a corpus already reads (the default model's second corpus, ``egs/synth/tts1``'s ``extra_voices``).
 
 The sentences are 4-20 words of ordinary English: statements, questions, requests and exclamations, with
 commas and semicolons, and words chosen to cover English phones (including the rarer ʒ, θ, ð, ɔɪ, aʊ, ʊ
@@ -17,6 +18,7 @@ for a given seed), so every machine and Python version produces the same list.
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 from pathlib import Path
@@ -479,11 +481,36 @@ def generate(count: int = LARGE_COUNT, seed: int = SEED) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m maskgct.data.sentences OUT.txt", file=sys.stderr)
-        return 2
-    Path(args[0]).write_text("".join(f"{line}\n" for line in generate()), encoding="utf-8")
+    parser = argparse.ArgumentParser(
+        prog="python -m maskgct.data.sentences", description="write the generated sentence list, one per line"
+    )
+    parser.add_argument("out", help="the sentence list to write")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=LARGE_COUNT,
+        help="sentences generated (a longer list begins with the shorter one)",
+    )
+    parser.add_argument(
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="TEXT",
+        help="Kaldi text files (utt-id sentence): leave out every sentence they hold, so that "
+        "a second corpus reads only new ones",
+    )
+    args = parser.parse_args(argv)
+    used = set()
+    for text in args.exclude:
+        try:
+            lines = Path(text).read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            print(f"error: {text}: {err.strerror or err}", file=sys.stderr)
+            return 2
+        used.update(line.split(maxsplit=1)[1].strip() for line in lines if len(line.split(maxsplit=1)) == 2)
+    sentences = [line for line in generate(args.count) if line not in used]
+    Path(args.out).write_text("".join(f"{line}\n" for line in sentences), encoding="utf-8")
+    print(f"{args.out}: {len(sentences)} sentences ({args.count - len(sentences)} excluded)")
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,25 +115,35 @@ def read_index(dump_dir: Path, prefix: str = "") -> list[tuple[str, list[dict]]]
 
 
 class TokenDump:
-    """Random access to the utterances of a dump dir: ``dump[i] -> {"utt", "spk", field: int64 array}``."""
+    """Random access to the utterances of a dump dir: ``dump[i] -> {"utt", "spk", field: int64 array}``.
 
-    def __init__(self, dump_dir: str | Path, fields: tuple[str, ...] = FIELDS):
-        self.dump_dir = Path(dump_dir)
-        if not self.dump_dir.is_dir():
-            raise DumpError(f"dump dir not found: {self.dump_dir}")
+    ``dump_dir`` may also be a list of dump dirs, read as one set: a corpus and a second one extracted beside
+    it (``egs/synth/tts1``'s ``extra_voices``; ``data.train_dump=[dump/train,dump/extra]``).
+    """
+
+    def __init__(self, dump_dir: str | Path | Sequence[str | Path], fields: tuple[str, ...] = FIELDS):
+        if isinstance(dump_dir, (str, Path)):
+            dump_dir = [dump_dir]
+        self.dump_dirs = [Path(d) for d in dump_dir]
         self.fields = tuple(fields)
-        self.shard_names: list[str] = []
+        self.shard_paths: list[Path] = []
         self.entries: list[Entry] = []
-        for shard, (name, rows) in enumerate(read_index(self.dump_dir)):
-            self.shard_names.append(name)
-            for row in rows:
-                missing = [f for f in self.fields if f not in row]
-                if missing:
-                    raise DumpError(f"{self.dump_dir}/{name}: utterance {row['utt']} has no {missing[0]!r}")
-                spans = {f: tuple(row[f]) for f in self.fields}
-                self.entries.append(Entry(row["utt"], row["spk"], shard, spans))
+        for directory in self.dump_dirs:
+            if not directory.is_dir():
+                raise DumpError(f"dump dir not found: {directory}")
+            shards = read_index(directory)
+            if not shards:
+                raise DumpError(f"{directory}: no shards (run extraction first)")
+            for name, rows in shards:
+                for row in rows:
+                    missing = [f for f in self.fields if f not in row]
+                    if missing:
+                        raise DumpError(f"{directory}/{name}: utterance {row['utt']} has no {missing[0]!r}")
+                    spans = {f: tuple(row[f]) for f in self.fields}
+                    self.entries.append(Entry(row["utt"], row["spk"], len(self.shard_paths), spans))
+                self.shard_paths.append(directory / f"{name}.safetensors")
         if not self.entries:
-            raise DumpError(f"{self.dump_dir}: no shards (run extraction first)")
+            raise DumpError(f"{','.join(map(str, self.dump_dirs))}: no utterances")
         self.entries.sort(key=lambda e: e.utt)
         self._handles: dict[int, object] = {}
 
@@ -147,8 +158,7 @@ class TokenDump:
 
     def _shard(self, shard: int):
         if shard not in self._handles:
-            path = self.dump_dir / f"{self.shard_names[shard]}.safetensors"
-            self._handles[shard] = safe_open(str(path), framework="np")
+            self._handles[shard] = safe_open(str(self.shard_paths[shard]), framework="np")
         return self._handles[shard]
 
     def __getitem__(self, index: int) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -120,20 +121,24 @@ def check_data_paths(cfg) -> None:
     """Each ``data.<x>_dump`` must hold complete token shards, each ``data.<x>_dir`` must be a data dir."""
     for key in cfg.get("data") or {}:
         value = _value(cfg, f"data.{key}")
-        if value is None or not isinstance(value, str):
+        if isinstance(value, str):
+            dumps = [value]
+        elif key.endswith("_dump") and isinstance(value, Sequence):
+            dumps = [str(v) for v in value]  # several dumps read as one set (maskgct.data.shards.TokenDump)
+        else:
             continue
-        path = Path(value)
         if key.endswith("_dump"):
-            if not path.is_dir():
-                raise OverrideError(
-                    f"data.{key}={value}: no such folder (a token dump of `maskgct data extract`)"
-                )
-            if not any(index.with_suffix(".safetensors").is_file() for index in path.glob("*.jsonl")):
-                raise OverrideError(
-                    f"data.{key}={value}: not a token dump (no shards; run `maskgct data extract`)"
-                )
+            for dump in map(Path, dumps):
+                if not dump.is_dir():
+                    raise OverrideError(
+                        f"data.{key}={dump}: no such folder (a token dump of `maskgct data extract`)"
+                    )
+                if not any(index.with_suffix(".safetensors").is_file() for index in dump.glob("*.jsonl")):
+                    raise OverrideError(
+                        f"data.{key}={dump}: not a token dump (no shards; run `maskgct data extract`)"
+                    )
         elif key.endswith("_dir"):
             try:
-                read_datadir(path)
+                read_datadir(Path(value))
             except DataDirError as err:
                 raise OverrideError(f"data.{key}={value}: {err}") from None

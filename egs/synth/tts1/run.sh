@@ -22,6 +22,10 @@ heldout_utts=""         # sentences each held-out voice reads (default: utts_per
 sentences=templates     # templates (400 shipped sentences) | large (8000 generated ones) | a file
 distinct_sentences=false  # true: different voices read different sentences
 voices=""               # comma-separated speakers to synthesise (default: every voice this machine has)
+extra_voices=""         # a second corpus, data/extra (T2S, S2A and the duration model train on both): these
+extra_heldout=""        #   voices (one of them, extra_heldout, is held out: it reads 2 sentences, unused) each
+extra_utts_per_speaker=400  # read this many sentences of the first extra_sentences generated ones that
+extra_sentences=20000   #   data/{train,dev,test} do not read
 frontend=whisper        # semantic features: whisper (offline, from a wheel) | w2v-bert (the official one)
 whisper=tiny.en         # whisper model: tiny.en (installed with maskgct) or a CTranslate2 folder
 w2v_bert=""             # frontend=w2v-bert: a w2v-bert-2.0 folder; empty: a small stand-in made in stage 2
@@ -77,6 +81,16 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     --sentences "$sentences" ${heldout_utts:+--heldout-utts "$heldout_utts"} \
     $([ "$distinct_sentences" = true ] && echo --distinct-sentences)
   for set in train dev test; do python -m maskgct.data validate "data/$set"; done
+  if [ -n "$extra_voices" ]; then
+    [ -n "$extra_heldout" ] || { echo "$0: --extra-voices needs --extra-heldout, one of them" >&2; exit 2; }
+    log 1 "second corpus: new sentences for $extra_voices -> data/extra/train"
+    python -m maskgct.data.sentences data/extra_sentences.txt --count "$extra_sentences" \
+      --exclude data/{train,dev,test}/text
+    python -m maskgct.data synth data/extra --voices "$extra_voices" --heldout "$extra_heldout" --heldout-utts 2 \
+      --utts-per-speaker "$extra_utts_per_speaker" --dev-per-speaker "$dev_per_speaker" \
+      --sentences data/extra_sentences.txt --distinct-sentences --nj "$nj"
+    python -m maskgct.data validate data/extra/train
+  fi
 fi
 
 . ./utils/maskgct_stages.sh
