@@ -44,14 +44,14 @@ def test_config_groups_exist():
         assert (Path(CONF_DIR) / group).is_dir(), group
 
 
-@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp"])
+@pytest.mark.parametrize("trainer", ["cpu", "cpu_bf16", "gpu", "ddp"])
 def test_trainer_configs_compose(trainer):
     import lightning as L
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         kwargs = dict(compose(f"trainer/{trainer}").trainer)
     assert kwargs["max_steps"] > 0
-    if trainer == "cpu":
+    if trainer.startswith("cpu"):
         L.Trainer(**kwargs, logger=False, enable_checkpointing=False)
 
 

@@ -58,6 +58,17 @@ def test_token_tasks_fast_dev_run(task, token_dump, tmp_path):
     assert (tmp_path / "model" / "network.safetensors").is_file()  # exported (no hydra runtime: generic name)
 
 
+def test_bf16_autocast_trainer_keeps_float32_weights(token_dump, tmp_path):
+    """trainer=cpu_bf16 (conf/trainer/cpu_bf16.yaml): forward under bfloat16 autocast, float32 weights."""
+    overrides = [f"exp_dir={tmp_path}", f"data.train_dump={token_dump}", "data.max_frames=120"]
+    cfg = compose_cfg(["task=t2s", "trainer=cpu_bf16", *overrides, "+trainer.fast_dev_run=2"])
+    trainer = train(cfg)
+    assert trainer.precision == "bf16-mixed" and trainer.global_step == 2
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    weights = trainer.lightning_module.net.state_dict().values()
+    assert all(w.dtype == torch.float32 for w in weights if w.is_floating_point())
+
+
 def test_duration_fast_dev_run(token_dump, tmp_path):
     cfg = compose_cfg(
         [
