@@ -500,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         "a second corpus reads only new ones",
     )
     args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error(f"--count must be at least 1, not {args.count}")
     used = set()
     for text in args.exclude:
         try:
