@@ -6,12 +6,40 @@ tokens with probability ``max(sin(pi t / 2), 0.2)`` after a random prefix prompt
 ``cfg_scale``), and minimises cross-entropy on the masked non-padding tokens (``T2S.loss``). With
 ``task.infill_prob`` > 0 some prompted rows keep a right context too (speech editing; default 0).
 Logs ``train/loss`` and ``train/acc`` (masked-token accuracy).
+
+Validation also logs whether the model reads the text (``text_reading``): ``val/acc_text``, the accuracy of
+the first decoding step (everything after a 30 % prompt masked) with each utterance's own phones, and
+``val/acc_other_text`` with the next utterance's. Without the text the prompt alone predicts some tokens (the
+voice's common ones); the gap between the two is what the model takes from the text, which it must learn to
+align to the tokens by attention alone. A model whose gap stays small speaks in the voice but not the words.
 """
 
 from __future__ import annotations
 
+import torch
+
+from maskgct.masking import masked_ce
 from maskgct.t2s import T2S, T2SConfig
 from maskgct.train.masked_task import MaskedTokenTask
+
+PROBE_PROMPT = 0.3  # the share of each utterance given as the prompt in ``text_reading``
+
+
+@torch.no_grad()
+def text_reading(net: T2S, batch: dict, attention: str = "sdpa") -> tuple[torch.Tensor, torch.Tensor]:
+    """Accuracy on the tokens after a ``PROBE_PROMPT`` prompt, all masked (t = 1), with each row's own
+    phones and with the next row's (``roll`` by one in the batch): ``(own, other)`` scalars."""
+    semantic, valid = batch["semantic"], batch["semantic_mask"].bool()
+    prompt = (PROBE_PROMPT * valid.sum(1)).long()
+    target = (torch.arange(semantic.shape[1], device=semantic.device)[None] >= prompt[:, None]) & valid
+    x = torch.where(target[..., None], net.mask_emb.weight[0], net.cond_emb(semantic))
+    t = torch.ones(semantic.shape[0], device=semantic.device)
+    accuracies = []
+    for shift in (0, 1):
+        phones, phone_mask = (batch[key].roll(shift, 0) for key in ("phone_ids", "phone_mask"))
+        logits = net(x, t, batch["semantic_mask"], phones, phone_mask, attention)
+        accuracies.append(masked_ce(logits, semantic, target)["acc"])
+    return accuracies[0], accuracies[1]
 
 
 class T2STask(MaskedTokenTask):
@@ -19,3 +47,10 @@ class T2STask(MaskedTokenTask):
 
     network, network_config = T2S, T2SConfig
     batch_keys = ("phone_ids", "phone_mask", "semantic", "semantic_mask")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        super().validation_step(batch, batch_idx)
+        if batch["semantic"].shape[0] > 1:  # another row's text to compare with
+            own, other = text_reading(self.net, batch, self.hparams.attention)
+            values = {"val/acc_text": own.float(), "val/acc_other_text": other.float()}
+            self.log_dict(values, batch_size=batch["semantic"].shape[0], sync_dist=True)
