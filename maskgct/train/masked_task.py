@@ -46,7 +46,7 @@ class MaskedTokenTask(ResumableRng, L.LightningModule):
 
     def _log(self, prefix: str, losses: dict[str, torch.Tensor], batch: dict) -> None:
         batch_size = len(batch["utt_ids"]) if "utt_ids" in batch else batch["semantic"].shape[0]
-        values = {f"{prefix}/{k}": v.float() for k, v in losses.items() if k in ("loss", "acc")}
+        values = {f"{prefix}/{k}": v.float() for k, v in losses.items() if k in ("loss", "acc", "guide")}
         self.log_dict(values, batch_size=batch_size, sync_dist=prefix == "val")
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 
 from maskgct.masking import masked_ce
 from maskgct.t2s import T2S, T2SConfig
+from maskgct.train.guided_attention import capture_inputs, frame_to_phone_attention, guided_attention_loss
 from maskgct.train.masked_task import MaskedTokenTask
 
 PROBE_PROMPT = 0.3  # the share of each utterance given as the prompt in ``text_reading``
@@ -47,6 +48,35 @@ class T2STask(MaskedTokenTask):
 
     network, network_config = T2S, T2SConfig
     batch_keys = ("phone_ids", "phone_mask", "semantic", "semantic_mask")
+
+    def __init__(
+        self,
+        model: dict,
+        guided_attention: float = 0.0,
+        guided_layer: int = 1,
+        guided_heads: int = 1,
+        guided_sigma: float = 0.2,
+        **optimiser,
+    ):
+        super().__init__(model, **optimiser)
+        if guided_attention < 0 or not 0 <= guided_layer < self.net.config.num_layers:
+            raise ValueError("guided_attention must be >= 0 and guided_layer one of the network's layers")
+        if not 1 <= guided_heads <= self.net.config.num_heads or guided_sigma <= 0:
+            raise ValueError("guided_heads must lie in [1, num_heads] and guided_sigma be > 0")
+
+    def losses(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The masked-token loss, plus in training ``guided_attention`` × the guided-attention penalty (logged
+        as ``guide``; ``maskgct.train.guided_attention``) when that weight is above 0 (validation losses stay
+        the masked-token loss alone, comparable across runs)."""
+        hp = self.hparams
+        if not hp.guided_attention or not self.training:
+            return super().losses(batch)
+        attn = self.net.diff_estimator.layers[hp.guided_layer].self_attn
+        with capture_inputs(attn) as captured:
+            losses = super().losses(batch)
+        attention = frame_to_phone_attention(attn, captured["args"], batch["phone_mask"], hp.guided_heads)
+        guide = guided_attention_loss(attention, batch["phone_mask"], batch["semantic_mask"], hp.guided_sigma)
+        return dict(losses, loss=losses["loss"] + hp.guided_attention * guide, guide=guide)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         super().validation_step(batch, batch_idx)

@@ -1,0 +1,81 @@
+"""Guided attention for T2S training (``task.guided_attention``; 0, the default, is the official training).
+
+T2S must find by attention alone which phones each semantic frame says: its input is ``[phones | tokens]``
+with nothing tying the two. With little data that alignment is slow to appear (the shipped default model
+predicts the frames after a prompt barely better from their own text than from another sentence's:
+``val/acc_text`` vs ``val/acc_other_text``), and without it T2S babbles in the prompt's voice. Guided
+attention (Tachibana et al., 2017, "Efficiently trainable text-to-speech ... with guided attention") adds a
+penalty on attention far from the diagonal: frame ``t`` of ``T`` looking at phone ``n`` of ``N`` costs
+``1 - exp(-(n/N - t/T)² / (2 σ²))``. In training the phones are the whole utterance's and the prompt is its
+beginning, so the diagonal runs over the whole sequence of frames.
+
+Only the chosen heads of one layer are guided (the others stay free), and only their attention from the
+frames to the phones, renormalised over the phones: "which phone does this frame read". The attention is
+recomputed from that layer's input, captured by a forward hook, so the network's code and its inference
+path are unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+from maskgct.transformer import Attention, rotate_half
+
+
+def diagonal_penalty(phone_mask: torch.Tensor, frame_mask: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``phone_mask (B, P)``, ``frame_mask (B, T)`` (1 = valid) → ``W (B, T, P)``: 0 on the diagonal of
+    each utterance's valid phones × frames, rising to 1 away from it (0 where either is padding)."""
+    n = torch.arange(phone_mask.shape[1], device=phone_mask.device)[None, None, :]
+    t = torch.arange(frame_mask.shape[1], device=frame_mask.device)[None, :, None]
+    phones = phone_mask.sum(1).clamp(min=1)[:, None, None]
+    frames = frame_mask.sum(1).clamp(min=1)[:, None, None]
+    w = 1 - torch.exp(-((n / phones - t / frames) ** 2) / (2 * sigma**2))
+    return w * frame_mask[:, :, None] * phone_mask[:, None, :]
+
+
+@contextmanager
+def capture_inputs(module: torch.nn.Module):
+    """Within the block, ``captured["args"]`` holds the positional inputs of ``module``'s last call."""
+    captured: dict = {}
+
+    def hook(_module, args):
+        captured["args"] = args
+
+    handle = module.register_forward_pre_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def frame_to_phone_attention(
+    attn: Attention, args: tuple, phone_mask: torch.Tensor, heads: int
+) -> torch.Tensor:
+    """The first ``heads`` heads' attention from the frames to the phones, renormalised over the valid
+    phones: ``(B, heads, T, P)``. ``args`` are the layer's inputs ``(x (B, P + T, C), cos, sin, ...)``."""
+    x, cos, sin = args[:3]
+    batch, length, _ = x.shape
+    num_phones = phone_mask.shape[1]
+    shape = (batch, length, attn.num_heads, attn.head_dim)
+    q = attn.q_proj(x).view(shape).transpose(1, 2)[:, :heads, num_phones:]
+    k = attn.k_proj(x).view(shape).transpose(1, 2)[:, :heads, :num_phones]
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    q = q * cos[:, :, num_phones:] + rotate_half(q) * sin[:, :, num_phones:]
+    k = k * cos[:, :, :num_phones] + rotate_half(k) * sin[:, :, :num_phones]
+    scores = torch.matmul(q, k.transpose(2, 3)).float() / math.sqrt(attn.head_dim)
+    scores = scores.masked_fill(~phone_mask.bool()[:, None, None, :], float("-inf"))
+    return F.softmax(scores, dim=-1).nan_to_num()  # a row without phones (none in T2S data) attends to none
+
+
+def guided_attention_loss(
+    attention: torch.Tensor, phone_mask: torch.Tensor, frame_mask: torch.Tensor, sigma: float
+) -> torch.Tensor:
+    """Mean over the valid frames and the heads of ``Σ_n A[t, n] · W[t, n]`` (``attention (B, H, T, P)``)."""
+    w = diagonal_penalty(phone_mask.float(), frame_mask.float(), sigma)
+    per_frame = (attention * w[:, None]).sum(-1)  # (B, H, T)
+    frames = frame_mask.float()[:, None, :].expand_as(per_frame)
+    return (per_frame * frames).sum() / frames.sum().clamp(min=1)

@@ -1,0 +1,49 @@
+"""Guided attention for T2S training: the diagonal prior, the penalty, and a training run that uses it."""
+
+import pytest
+import torch
+from train_support import compose_cfg, write_token_dump
+
+from maskgct.data.datamodule import TokenDataModule
+from maskgct.train.__main__ import train
+from maskgct.train.guided_attention import diagonal_penalty, guided_attention_loss
+from maskgct.train.t2s import T2STask
+
+
+def test_the_penalty_is_zero_on_each_utterances_diagonal_and_on_padding():
+    phone_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    frame_mask = torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
+    w = diagonal_penalty(phone_mask.float(), frame_mask.float(), sigma=0.2)
+    assert w.shape == (2, 8, 4)
+    assert w[0, 0, 0] == 0 and w[0, 4, 2] == 0 and w[1, 2, 1] == 0  # t/T == n/N
+    assert w[0, 7, 0] > 0.9 and w[0, 0, 3] > 0.5  # far from the diagonal
+    assert (w[1, 4:] == 0).all() and (w[1, :, 2:] == 0).all()  # padded frames and phones
+
+
+def test_diagonal_attention_costs_less_than_reversed():
+    phone_mask, frame_mask = torch.ones(1, 5), torch.ones(1, 10)
+    diagonal = torch.zeros(1, 1, 10, 5)
+    diagonal[0, 0, torch.arange(10), torch.arange(10) // 2] = 1
+    reversed_ = diagonal.flip(-1)
+    uniform = torch.full((1, 1, 10, 5), 0.2)
+    costs = [guided_attention_loss(a, phone_mask, frame_mask, 0.2) for a in (diagonal, uniform, reversed_)]
+    assert costs[0] < 0.15 < costs[1] < costs[2]
+
+
+def test_t2s_trains_with_guided_attention(tmp_path):
+    dump = write_token_dump(tmp_path / "dump")
+    overrides = [f"exp_dir={tmp_path / 'exp'}", f"data.train_dump={dump}", "data.max_frames=120"]
+    guided = ["task.guided_attention=1.0", "task.guided_layer=0", "task.guided_heads=2"]
+    trainer = train(compose_cfg(["task=t2s", *overrides, *guided, "+trainer.fast_dev_run=2"]))
+    assert trainer.global_step == 2 and 0 < trainer.callback_metrics["train/guide"] < 1
+    # The penalty reaches the guided layer's queries and keys and what feeds them, not the layers above.
+    task = trainer.lightning_module.train()
+    task.zero_grad()
+    task.losses(next(iter(TokenDataModule(str(dump), max_frames=120).train_dataloader())))["guide"].backward()
+    layers = task.net.diff_estimator.layers
+    attn = layers[0].self_attn
+    assert attn.q_proj.weight.grad.abs().sum() > 0 and attn.k_proj.weight.grad.abs().sum() > 0
+    assert task.net.phone_emb.weight.grad.abs().sum() > 0 and attn.v_proj.weight.grad is None
+    assert all(p.grad is None for p in layers[1].parameters())
+    with pytest.raises(ValueError, match="guided_layer"):
+        T2STask(task.hparams.model, guided_attention=1.0, guided_layer=len(layers))
