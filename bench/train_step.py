@@ -15,27 +15,15 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from maskgct.precision import native_bfloat16
+from maskgct.train.__main__ import model_config
 from maskgct.train.s2a import S2ATask
 from maskgct.train.t2s import T2STask
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 TASKS = {"t2s": T2STask, "s2a_1layer": S2ATask}
-
-
-def model_config(task: str, size: str) -> dict:
-    """``conf/model/<task>_<size>.yaml`` with its ``defaults`` (one level) merged in."""
-    conf = OmegaConf.load(CONF / f"{task}_{size}.yaml")
-    merged = OmegaConf.create()
-    for base in conf.pop("defaults", []):
-        if base != "_self_":
-            merged = OmegaConf.merge(merged, OmegaConf.load(CONF / f"{base}.yaml"))
-    return OmegaConf.to_container(OmegaConf.merge(merged, conf))
 
 
 def random_batch(net, frames: int, utts: int, generator: torch.Generator) -> dict:
@@ -87,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"native bfloat16 on this CPU: {native_bfloat16('cpu')}; {args.threads} thread(s)")
     for name in args.tasks:
         torch.manual_seed(0)
-        task = TASKS[name](model_config(name, args.size))
+        task = TASKS[name](model_config(f"{name}_{args.size}"))
         batch = random_batch(task.net, args.frames, args.utts, torch.Generator().manual_seed(0))
         fp32, bf16 = [], []
         for _ in range(2):  # interleaved, so drift in the machine's load hits both alike

@@ -116,6 +116,15 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(c, c, bias=False)
         self.o_proj = nn.Linear(c, c, bias=False)
 
+    def queries_keys(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """x: (B, L, C); cos/sin: (1, L, D) -> rotary-embedded queries and keys, each (B, H, L, D)."""
+        batch, length, _ = x.shape
+        shape = (batch, length, self.num_heads, self.head_dim)
+        q = self.q_proj(x).view(shape).transpose(1, 2)
+        k = self.k_proj(x).view(shape).transpose(1, 2)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
+
     def forward(
         self,
         x: torch.Tensor,
@@ -127,13 +136,8 @@ class Attention(nn.Module):
         """x: (B, L, C); cos/sin: (1, L, D); key_mask: additive (B, 1, 1, L) for "eager", bool
         (B, 1, 1, L) (True = attend) for "sdpa", or None -> (B, L, C)."""
         batch, length, width = x.shape
-        shape = (batch, length, self.num_heads, self.head_dim)
-        q = self.q_proj(x).view(shape).transpose(1, 2)
-        k = self.k_proj(x).view(shape).transpose(1, 2)
-        v = self.v_proj(x).view(shape).transpose(1, 2)
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-        q = (q * cos) + (rotate_half(q) * sin)
-        k = (k * cos) + (rotate_half(k) * sin)
+        q, k = self.queries_keys(x, cos, sin)
+        v = self.v_proj(x).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
         if attention == "sdpa":
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
         else:

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from maskgct.transformer import Attention, rotate_half
+from maskgct.transformer import Attention
 
 
 def diagonal_penalty(phone_mask: torch.Tensor, frame_mask: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -58,14 +58,9 @@ def frame_to_phone_attention(
     """The first ``heads`` heads' attention from the frames to the phones, renormalised over the valid
     phones: ``(B, heads, T, P)``. ``args`` are the layer's inputs ``(x (B, P + T, C), cos, sin, ...)``."""
     x, cos, sin = args[:3]
-    batch, length, _ = x.shape
     num_phones = phone_mask.shape[1]
-    shape = (batch, length, attn.num_heads, attn.head_dim)
-    q = attn.q_proj(x).view(shape).transpose(1, 2)[:, :heads, num_phones:]
-    k = attn.k_proj(x).view(shape).transpose(1, 2)[:, :heads, :num_phones]
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-    q = q * cos[:, :, num_phones:] + rotate_half(q) * sin[:, :, num_phones:]
-    k = k * cos[:, :, :num_phones] + rotate_half(k) * sin[:, :, :num_phones]
+    q, k = attn.queries_keys(x, cos, sin)
+    q, k = q[:, :heads, num_phones:], k[:, :heads, :num_phones]
     scores = torch.matmul(q, k.transpose(2, 3)).float() / math.sqrt(attn.head_dim)
     scores = scores.masked_fill(~phone_mask.bool()[:, None, None, :], float("-inf"))
     return F.softmax(scores, dim=-1).nan_to_num()  # a row without phones (none in T2S data) attends to none
