@@ -1,5 +1,5 @@
 """Recipes: the option parser, the LibriTTS recipe's data stage on a tiny fake LibriTTS tree, the synthetic
-recipe's second corpus."""
+recipe's second corpus, its GPU burst."""
 
 import os
 import shutil
@@ -8,6 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
+from train_support import write_token_dump
+
+from maskgct.checkpoint import read_safetensors
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,3 +120,35 @@ def test_synth_recipe_second_corpus_reads_only_new_sentences(tmp_path):
     )
     listed = (recipe / "data" / "extra_sentences.txt").read_text().splitlines()
     assert set(new.values()) <= set(listed) and len(listed) == 40 - len(read & set(listed))
+
+
+def test_train_burst_trains_the_networks_at_once_and_exports_them(tmp_path):
+    """local/train_burst.sh (for a short GPU loan) on CPU: T2S and S2A 1-layer side by side, exported in
+    float16; a missing dump or an unknown task is one error line and exit code 2."""
+    dump = tmp_path / "dump"
+    for name, seed in (("train", 0), ("extra", 1), ("dev", 2)):
+        write_token_dump(dump / name, seed=seed)
+    script = copy_recipe("synth", tmp_path) / "local" / "train_burst.sh"
+    quick = "trainer.max_steps=2 trainer.log_every_n_steps=1 data.max_frames=120"
+    args = ["--trainer", "cpu", "--model-size", "tiny", "--tasks", "t2s s2a_1layer", "--half", "true"]
+    args += ["--t2s-args", quick, "--s2a-args", quick]
+
+    def burst(*extra: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, MAIN_ROOT=str(REPO))
+        return subprocess.run(
+            ["bash", str(script), *extra], capture_output=True, text=True, env=env, timeout=300
+        )
+
+    run = burst(*args, str(dump), str(tmp_path / "exp"))
+    assert run.returncode == 0, run.stderr
+    for task in ("t2s", "s2a_1layer"):
+        weights = read_safetensors(tmp_path / "exp" / task / "model" / f"{task}.safetensors")
+        assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float16}
+        steps = (tmp_path / "exp" / task / "logs" / "metrics.csv").read_text()
+        assert "train/loss" in steps
+    assert not (tmp_path / "exp" / "s2a_full").exists()
+
+    missing = burst(*args, str(tmp_path / "nowhere"), str(tmp_path / "exp2"))
+    unknown = burst("--tasks", "t2s codec", str(dump), str(tmp_path / "exp2"))
+    for bad, says in ((missing, "nowhere/train not found"), (unknown, "not codec")):
+        assert bad.returncode == 2 and bad.stderr.startswith("error:") and says in bad.stderr, bad.stderr
