@@ -150,5 +150,10 @@ def test_train_burst_trains_the_networks_at_once_and_exports_them(tmp_path):
 
     missing = burst(*args, str(tmp_path / "nowhere"), str(tmp_path / "exp2"))
     unknown = burst("--tasks", "t2s codec", str(dump), str(tmp_path / "exp2"))
-    for bad, says in ((missing, "nowhere/train not found"), (unknown, "not codec")):
+    no_time = burst("--minutes", "0.5", str(dump), str(tmp_path / "exp2"))
+    for bad, says in (
+        (missing, "nowhere/train not found"),
+        (unknown, "not codec"),
+        (no_time, "whole number"),
+    ):
         assert bad.returncode == 2 and bad.stderr.startswith("error:") and says in bad.stderr, bad.stderr

@@ -29,6 +29,7 @@ help_message="Usage: $0 [--<option> VALUE ...] DUMP EXP   (options: see the head
 . "$(dirname "$0")/../utils/parse_options.sh"
 if [ $# -ne 2 ]; then echo "$help_message" >&2; exit 2; fi
 dump=$1 exp=$2
+if ! [[ "$minutes" =~ ^[1-9][0-9]*$ ]]; then echo "error: --minutes takes a whole number of minutes" >&2; exit 2; fi
 for set in train dev; do
   if [ ! -d "$dump/$set" ]; then echo "error: $dump/$set not found: run stage 5 first" >&2; exit 2; fi
 done
