@@ -124,7 +124,7 @@ def test_synth_recipe_second_corpus_reads_only_new_sentences(tmp_path):
 
 def test_train_burst_trains_the_networks_at_once_and_exports_them(tmp_path):
     """local/train_burst.sh (for a short GPU loan) on CPU: T2S and S2A 1-layer side by side, exported in
-    float16; a missing dump or an unknown task is one error line and exit code 2."""
+    float16; a missing dump, an unknown task or a fractional time is one error line and exit code 2."""
     dump = tmp_path / "dump"
     for name, seed in (("train", 0), ("extra", 1), ("dev", 2)):
         write_token_dump(dump / name, seed=seed)

@@ -10,8 +10,8 @@
 # --init DIR starts every network from a checkpoint folder's weights (e.g. the repository's checkpoints/default)
 # instead of from nothing. Rerunning with the same EXP goes on from each run's last checkpoint (written every
 # 500 steps) and its clock: --minutes is the total, so give more. --half true stores the exported weights as
-# float16, as the repository ships them. Each run logs to EXP/<task>.log and its curves to EXP/<task>/logs/metrics.csv (val/acc_text vs
-# val/acc_other_text for T2S: maskgct/train/t2s.py).
+# float16, as the repository ships them. Each run logs to EXP/<task>.log and its curves to
+# EXP/<task>/logs/metrics.csv (for T2S, val/acc_text vs val/acc_other_text: maskgct/train/t2s.py).
 set -euo pipefail
 
 minutes=8
