@@ -23,10 +23,10 @@ def copy_recipe(name: str, dest: Path) -> Path:
     return recipe
 
 
-def run_recipe(recipe: Path, *args: str) -> subprocess.CompletedProcess:
+def run_recipe(recipe: Path, *args: str, script: str = "run.sh") -> subprocess.CompletedProcess:
     env = dict(os.environ, MAIN_ROOT=str(REPO))
     return subprocess.run(
-        ["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True, env=env, timeout=300
+        ["bash", str(recipe / script), *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 
@@ -128,16 +128,13 @@ def test_train_burst_trains_the_networks_at_once_and_exports_them(tmp_path):
     dump = tmp_path / "dump"
     for name, seed in (("train", 0), ("extra", 1), ("dev", 2)):
         write_token_dump(dump / name, seed=seed)
-    script = copy_recipe("synth", tmp_path) / "local" / "train_burst.sh"
+    recipe = copy_recipe("synth", tmp_path)
     quick = "trainer.max_steps=2 trainer.log_every_n_steps=1 data.max_frames=120"
     args = ["--trainer", "cpu", "--model-size", "tiny", "--tasks", "t2s s2a_1layer", "--half", "true"]
     args += ["--t2s-args", quick, "--s2a-args", quick]
 
     def burst(*extra: str) -> subprocess.CompletedProcess:
-        env = dict(os.environ, MAIN_ROOT=str(REPO))
-        return subprocess.run(
-            ["bash", str(script), *extra], capture_output=True, text=True, env=env, timeout=300
-        )
+        return run_recipe(recipe, *extra, script="local/train_burst.sh")
 
     run = burst(*args, str(dump), str(tmp_path / "exp"))
     assert run.returncode == 0, run.stderr

@@ -61,10 +61,9 @@ for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || { failed=1; echo "error: ${names[$i]} failed: see $exp/${names[$i]}.log" >&2; }
 done
 [ "$failed" = 0 ] || exit 1
-if [ "$half" = true ]; then
-  for task in "${names[@]}"; do
-    python -c "import sys; from pathlib import Path; from maskgct.data.recipe import to_float16; \
-to_float16(Path(sys.argv[1]))" "$exp/$task/model/$task.safetensors"
-  done
+if [ "$half" = true ]; then  # one process for all: each start imports torch
+  python -c "import sys; from pathlib import Path; from maskgct.data.recipe import to_float16; \
+[to_float16(Path(f)) for f in sys.argv[1:]]" \
+    $(for task in "${names[@]}"; do echo "$exp/$task/model/$task.safetensors"; done)
 fi
 echo "exported: ${names[*]/#/$exp/} (each one's model/)"
