@@ -17,6 +17,7 @@ from maskgct.checkpoint import load_network
 from maskgct.data.datadir import DataDir, write_datadir
 from maskgct.data.datamodule import TokenDataset, collate_tokens
 from maskgct.train.__main__ import build, init_weights, model_config, train
+from maskgct.train.optim import adamw_with_warmup, lr_factor
 from maskgct.train.t2s import text_reading
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,6 +199,30 @@ def test_sigkill_then_restart_continues_the_same_loss_curve(token_dump, tmp_path
     )
     # The epoch has 3-4 batches: the restart happened mid-epoch, so the data order was resumed too.
     assert len(set(np.round(list(reference.values()), 4))) > 10
+
+
+def test_lr_warms_up_stays_then_cools_down_to_zero():
+    factors = [lr_factor(step, warmup_steps=4, cooldown_steps=4, max_steps=12) for step in range(13)]
+    np.testing.assert_allclose(factors, [0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0])
+    assert lr_factor(10**6, warmup_steps=4) == 1  # no cool-down: constant after the warm-up
+    with pytest.raises(ValueError, match="trainer.max_steps"):
+        adamw_with_warmup(
+            [torch.nn.Parameter(torch.zeros(1))],
+            {"lr": 1e-3, "betas": (0.9, 0.98), "weight_decay": 0.0, "warmup_steps": 1, "cooldown_steps": 5},
+            max_steps=-1,
+        )
+
+
+def test_a_constant_rate_run_resumed_with_a_cooldown_decays_from_where_it_stopped(token_dump, tmp_path):
+    """The WSD use: train at a constant rate, then resume with more steps and a cool-down over them."""
+    common = ["task=t2s", f"data.train_dump={token_dump}", "data.max_frames=80", "task.lr=1e-3",
+              "task.warmup_steps=1", "trainer.enable_progress_bar=false", f"exp_dir={tmp_path}"]  # fmt: skip
+    rates = []
+    for extra in (["trainer.max_steps=4"], ["trainer.max_steps=8", "task.cooldown_steps=4"]):
+        train(compose_cfg([*common, *extra]))
+        state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        rates.append((state["global_step"], state["optimizer_states"][0]["param_groups"][0]["lr"]))
+    assert rates == [(4, 1e-3), (8, 0.0)]
 
 
 def test_ddp_two_cpu_processes_over_gloo(token_dump, tmp_path):

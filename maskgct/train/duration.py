@@ -88,6 +88,7 @@ class DurationTask(ResumableRng, L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.98),
         weight_decay: float = 0.01,
         warmup_steps: int = 500,
+        cooldown_steps: int = 0,
         sample_steps: int = 8,
         num_samples: int | None = None,
     ):
@@ -134,4 +135,4 @@ class DurationTask(ResumableRng, L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return adamw_with_warmup(self.net.parameters(), hp.lr, hp.betas, hp.weight_decay, hp.warmup_steps)
+        return adamw_with_warmup(self.net.parameters(), hp, self.trainer.max_steps)

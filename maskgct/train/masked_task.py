@@ -31,6 +31,7 @@ class MaskedTokenTask(ResumableRng, L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.98),
         weight_decay: float = 0.0,
         warmup_steps: int = 1000,
+        cooldown_steps: int = 0,
         attention: str = "sdpa",
         infill_prob: float = 0.0,
     ):
@@ -59,4 +60,4 @@ class MaskedTokenTask(ResumableRng, L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return adamw_with_warmup(self.net.parameters(), hp.lr, hp.betas, hp.weight_decay, hp.warmup_steps)
+        return adamw_with_warmup(self.net.parameters(), hp, self.trainer.max_steps)

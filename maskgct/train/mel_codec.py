@@ -67,6 +67,7 @@ class MelCodecTask(ResumableRng, L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.99),
         weight_decay: float = 0.0,
         warmup_steps: int = 100,
+        cooldown_steps: int = 0,
         mel_weight: float = 1.0,
         commitment_weight: float = 1.0,
         codebook_weight: float = 1.0,
@@ -127,7 +128,7 @@ class MelCodecTask(ResumableRng, L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return adamw_with_warmup(self.net.parameters(), hp.lr, hp.betas, hp.weight_decay, hp.warmup_steps)
+        return adamw_with_warmup(self.net.parameters(), hp, self.trainer.max_steps)
 
     def _segment(self, batch: dict) -> torch.Tensor:
         wav = batch["wav"]

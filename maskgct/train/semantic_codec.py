@@ -36,6 +36,7 @@ class SemanticCodecTask(ResumableRng, L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.99),
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
+        cooldown_steps: int = 0,
         rec_weight: float = 1.0,
         vq_weight: float = 1.0,
     ):
@@ -120,4 +121,4 @@ class SemanticCodecTask(ResumableRng, L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return adamw_with_warmup(self.net.parameters(), hp.lr, hp.betas, hp.weight_decay, hp.warmup_steps)
+        return adamw_with_warmup(self.net.parameters(), hp, self.trainer.max_steps)
