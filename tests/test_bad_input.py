@@ -241,6 +241,8 @@ CASES = [
          "trainer.precision must be 64 or 32 or 16", ["{exp}"]),
     Case("train-cooldown-unbounded", "train", train("trainer.max_steps=-1", "task.cooldown_steps=100"), 2,
          "task.cooldown_steps needs trainer.max_steps", ["{exp}"]),
+    Case("train-cooldown-negative", "train", train("task.cooldown_steps=-5"), 2,
+         "task.cooldown_steps must be at least 0", ["{exp}"]),
     Case("train-not-a-dump", "train", train("data.train_dump={good_dir}"), 2, "not a token dump", ["{exp}"]),
     Case("train-missing-dump", "train", train("data.train_dump={nowhere}"), 2, "no such folder", ["{exp}"]),
     Case("train-missing-one-of-two-dumps", "train", train("data.train_dump=[{dump},{nowhere}]"), 2,

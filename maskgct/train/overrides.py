@@ -106,7 +106,10 @@ def check_overrides(conf_dir: str, overrides: list[str]) -> None:
             expected = _expected(key, _value(base, key))
             if expected is not None and not fits_type(_value(cfg, key), expected):
                 raise OverrideError(f"{override.input_line}: {key} must be {describe_type(expected)}")
-    if (cfg.get("task") or {}).get("cooldown_steps") and cfg.trainer.get("max_steps", -1) <= 0:
+    cooldown = (cfg.get("task") or {}).get("cooldown_steps") or 0
+    if cooldown < 0:
+        raise OverrideError(f"task.cooldown_steps must be at least 0, not {cooldown}")
+    if cooldown and cfg.trainer.get("max_steps", -1) <= 0:
         raise OverrideError("task.cooldown_steps needs trainer.max_steps: the rate is 0 at the last step")
     check_data_paths(cfg)
 
