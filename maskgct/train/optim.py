@@ -10,6 +10,7 @@ there, because the schedule is a function of the step alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 
 import torch
 
@@ -26,13 +27,13 @@ def lr_factor(step: int, warmup_steps: int, cooldown_steps: int = 0, max_steps: 
 
 def adamw_with_warmup(parameters: Iterable[torch.nn.Parameter], hp: Mapping, max_steps: int) -> dict:
     """AdamW over ``parameters`` with the task's ``hp`` (``lr``, ``betas``, ``weight_decay``,
-    ``warmup_steps`` and, where set, ``cooldown_steps``); ``max_steps`` is the trainer's (-1: unbounded,
+    ``warmup_steps``, ``cooldown_steps``); ``max_steps`` is the trainer's (-1: unbounded,
     which a cool-down cannot be).
 
     Returns lightning's ``configure_optimizers`` dict (the scheduler steps every optimiser step). Frozen
     parameters (``maskgct.train.freeze``) are left out, so no optimiser state is kept for them.
     """
-    cooldown = hp.get("cooldown_steps", 0)
+    cooldown = hp["cooldown_steps"]
     if cooldown < 0:
         raise ValueError(f"cooldown_steps must be ≥ 0, not {cooldown!r}")
     if cooldown and max_steps <= 0:
@@ -40,7 +41,6 @@ def adamw_with_warmup(parameters: Iterable[torch.nn.Parameter], hp: Mapping, max
     optimizer = torch.optim.AdamW(
         trainable(parameters), lr=hp["lr"], betas=tuple(hp["betas"]), weight_decay=hp["weight_decay"]
     )
-    warmup = hp["warmup_steps"]
-    factor = lambda step: lr_factor(step, warmup, cooldown, max_steps)  # noqa: E731 (a function of the step alone)
+    factor = partial(lr_factor, warmup_steps=hp["warmup_steps"], cooldown_steps=cooldown, max_steps=max_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
