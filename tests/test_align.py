@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from maskgct.align import MATCH_THRESHOLD, AlignmentError, align_words, snap_to_low_energy
+from maskgct.align.phones import align_phones, phone_centres
 from maskgct.align.symbols import phone_symbol_sets
 from maskgct.align.viterbi import NoPathError, forced_align
 from maskgct.data.synth import ESPEAK_VOICES, EspeakSynth
+from maskgct.text import ids_to_symbols, text_to_ids
 
 SR = 16000
 TEXT = "the old man gave his daughter a small brown horse"
@@ -129,3 +131,29 @@ def test_errors(spliced):
         align_words(wav, SR, TEXT, language="fr")
     with pytest.raises(AlignmentError, match="too short"):
         align_words(wav[: SR // 10], SR, TEXT)
+
+
+def test_phone_centres_follow_the_frames_and_put_silent_phones_between():
+    # symbols: 0 blank, 1 word boundary, 2 h, 3 ɛ, 4 l, 5 i; the frames say: h h . ɛ . <wb> <wb> l . i i .
+    vocabulary = ["<b>", "<wb>", "h", "ɛ", "l", "i"]
+    log_probs = _log_probs([0, 2, 2, 0, 3, 0, 1, 1, 4, 0, 5, 5, 0], vocab=6)
+    centres = phone_centres(log_probs, ["h", "ɛ", "_", "l", "i", "."], 0, (0, 1), vocabulary)
+    assert centres.tolist() == [1.5, 4.0, 6.0, 8.0, 10.5, 11.25]  # the last: midway to the end
+    with pytest.raises(AlignmentError, match="no phone has a sound"):
+        phone_centres(log_probs, ["_", "."], 0, (0, 1), vocabulary)
+    with pytest.raises(AlignmentError, match="too short"):
+        phone_centres(log_probs[:3], ["h", "ɛ", "l", "i"], 0, (0, 1), vocabulary)
+
+
+def test_each_phone_is_placed_inside_its_word(spliced):
+    """Every phone of TEXT's G2P lands within its word's known span (± 40 ms), in order."""
+    phones = ids_to_symbols(text_to_ids(TEXT))
+    word_of = np.cumsum([p == "_" for p in phones])  # "_" separates words (it counts with the next one)
+    for wav, spans in spliced:
+        frames = align_phones(wav, SR, phones)
+        assert frames.shape == (len(phones),) and (np.diff(frames) >= 0).all()
+        for phone, frame, word in zip(phones, frames, word_of, strict=True):
+            if phone == "_":
+                continue
+            start, end = spans[word]
+            assert start - 0.04 <= frame * 0.02 <= end + 0.04, (phone, word, frame * 0.02, spans[word])

@@ -33,8 +33,9 @@ def quiet_trainer(**kwargs) -> L.Trainer:
     return L.Trainer(**(options | kwargs))
 
 
-def write_token_dump(out_dir: Path, n_utts: int = 6, seed: int = 0) -> Path:
-    """Utterances whose tokens are learnable: semantic frames repeat each phone 3×, acoustic = f(semantic).
+def write_token_dump(out_dir: Path, n_utts: int = 6, seed: int = 0, aligned: bool = False) -> Path:
+    """Utterances whose tokens are learnable: semantic frames repeat each phone 3×, acoustic = f(semantic);
+    ``aligned``: with each phone's frame (``phone_frames``: the middle of its three).
 
     Sizes fit the tiny configs (semantic < 512, acoustic < 64, phones < 100).
     """
@@ -44,11 +45,10 @@ def write_token_dump(out_dir: Path, n_utts: int = 6, seed: int = 0) -> Path:
         phones = rng.integers(4, 100, int(rng.integers(8, 14)))
         semantic = np.repeat(phones * 5 % 512, 3)
         acoustic = (semantic[:, None] * 7 + np.arange(12)[None] * 11) % 64
-        writer.add(
-            f"spk{i % 2}-{i:03d}",
-            f"spk{i % 2}",
-            {"phone_ids": phones, "semantic": semantic, "acoustic": acoustic},
-        )
+        arrays = {"phone_ids": phones, "semantic": semantic, "acoustic": acoustic}
+        if aligned:
+            arrays["phone_frames"] = 3 * np.arange(len(phones)) + 1
+        writer.add(f"spk{i % 2}-{i:03d}", f"spk{i % 2}", arrays)
     writer.flush()
     return out_dir
 

@@ -7,6 +7,7 @@ Commands:
   synth OUT_DIR                synthesise the offline multi-speaker corpus (train/dev/test data dirs)
   libritts SRC OUT_DIR         LibriTTS subset folders → data dirs
   extract DATA_DIR DUMP_DIR    phone ids, semantic tokens and acoustic codes in shards (--nj jobs, resumable)
+  align DUMP_DIR DATA_DIR      add each phone's frame (forced alignment) to a dump, for guided attention
   info DUMP_DIR                utterances, frames and rejected count of a dump dir
   init-w2v-bert OUT_DIR        a small w2v-BERT stand-in (offline runs): random, or CTC-trained on phones
   make-tokenizer OUT_DIR       w2v-BERT or whisper + statistics + trained semantic codec → a tokenizer folder
@@ -197,6 +198,17 @@ def _info(args) -> int:
     return 0
 
 
+def _align(args) -> int:
+    from maskgct.data.align import align_dump
+
+    counts = align_dump(args.dump_dir, args.data_dir)
+    print(
+        f"{args.dump_dir}: {counts['aligned']} utterances aligned, {counts['failed']} not "
+        f"({counts['skipped_shards']} shards were already)"
+    )
+    return 0
+
+
 def _init_w2v_bert(args) -> int:
     from maskgct.data.recipe import init_w2v_bert
 
@@ -318,6 +330,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--shard-mb", type=int, default=256)
     p.set_defaults(run=_extract)
+
+    p = commands.add_parser("align", help="add each phone's frame to a dump (for guided attention)")
+    p.add_argument("dump_dir")
+    p.add_argument("data_dir", help="the data dir the dump was extracted from (for the audio)")
+    p.set_defaults(run=_align)
 
     p = commands.add_parser("info", help="summarise a dump dir")
     p.add_argument("dump_dir")

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from maskgct.audio import AudioError, audio_info, to_mono
 from maskgct.constants import PHONE_PAD_ID, SAMPLE_RATE
 from maskgct.data.datadir import read_datadir
-from maskgct.data.shards import FIELDS, SEMANTIC_PERTURBED, TokenDump
+from maskgct.data.shards import FIELDS, PHONE_FRAMES, SEMANTIC_PERTURBED, TokenDump
 
 TOKEN_PAD = 0
 
@@ -184,6 +184,7 @@ def collate_tokens(items: list[dict]) -> dict:
         "semantic": TOKEN_PAD,
         SEMANTIC_PERTURBED: TOKEN_PAD,
         "acoustic": TOKEN_PAD,
+        PHONE_FRAMES: -1,
     }
     for field, pad in pads.items():
         if field not in items[0]:

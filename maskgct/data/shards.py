@@ -4,7 +4,8 @@ A dump dir holds, per shard ``<name>``:
 
 * ``<name>.safetensors``: one flat array per field, the utterances' arrays concatenated
   (``phone_ids`` int16 ``(N,)``, ``semantic`` int16 ``(N,)``, ``acoustic`` int16 ``(N, 12)``, and when
-  extracted, ``semantic_perturbed`` int16 ``(N,)``, as long as ``semantic``);
+  extracted, ``semantic_perturbed`` int16 ``(N,)``, as long as ``semantic``; when aligned
+  (``maskgct.data.align``), ``phone_frames`` int16 ``(N,)``, as long as ``phone_ids``);
 * ``<name>.jsonl``: one line per utterance: ``{"utt", "spk", "<field>": [offset, length], ...}``.
 
 The index is written after its shard, and both by rename, so a shard that has an index is complete: a killed
@@ -28,7 +29,10 @@ FIELDS = ("phone_ids", "semantic", "acoustic")
 # Written only when asked (``extract --fields``): the semantic tokens of a timbre-perturbed copy
 # (``maskgct.data.perturb``), which S2A can be trained on against timbre leakage (voice conversion).
 SEMANTIC_PERTURBED = "semantic_perturbed"
-OPTIONAL_FIELDS = (SEMANTIC_PERTURBED,)
+# Added to an extracted dump by ``python -m maskgct.data align``: each phone's 50 Hz frame (-1: the utterance
+# could not be aligned), which guided attention can steer T2S towards (``maskgct.train.guided_attention``).
+PHONE_FRAMES = "phone_frames"
+OPTIONAL_FIELDS = (SEMANTIC_PERTURBED, PHONE_FRAMES)
 # Token ids are < 2**15 (phones < 1024, semantic 8192, acoustic 1024 per codebook): int16 halves the disk.
 STORE_DTYPE = np.int16
 
@@ -60,12 +64,7 @@ class ShardWriter:
         for name, array in arrays.items():
             if name not in FIELDS + OPTIONAL_FIELDS:
                 raise DumpError(f"unknown field {name!r}; expected one of {FIELDS + OPTIONAL_FIELDS}")
-            array = np.asarray(array)
-            if array.size and (
-                array.min() < np.iinfo(STORE_DTYPE).min or array.max() > np.iinfo(STORE_DTYPE).max
-            ):
-                raise DumpError(f"{utt}: {name} ids out of the int16 range")
-            array = array.astype(STORE_DTYPE)
+            array = _stored(utt, name, array)
             offset = self._offsets.get(name, 0)
             row[name] = [offset, int(array.shape[0])]
             self._arrays.setdefault(name, []).append(array)
@@ -83,16 +82,52 @@ class ShardWriter:
         tensors = {
             field: np.ascontiguousarray(np.concatenate(parts)) for field, parts in self._arrays.items()
         }
-        tmp = self.out_dir / f".{name}.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, self.out_dir / f"{name}.safetensors")
-        tmp = self.out_dir / f".{name}.jsonl.tmp"
-        with open(tmp, "w", encoding="utf-8") as index:
-            for row in self._rows:
-                index.write(json.dumps(row) + "\n")
-        os.replace(tmp, self.out_dir / f"{name}.jsonl")
+        _write_atomic(self.out_dir / f"{name}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+        _write_atomic(self.out_dir / f"{name}.jsonl", lambda tmp: _write_index(tmp, self._rows))
         self.shard_index += 1
         self._reset()
+
+
+def _stored(utt: str, name: str, array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.size and (array.min() < np.iinfo(STORE_DTYPE).min or array.max() > np.iinfo(STORE_DTYPE).max):
+        raise DumpError(f"{utt}: {name} ids out of the int16 range")
+    return array.astype(STORE_DTYPE)
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.parent / f".{path.name}.tmp"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def add_field(
+    dump_dir: str | Path, name: str, rows: list[dict], field: str, arrays: list[np.ndarray]
+) -> None:
+    """Add (or replace) ``field`` in shard ``name`` of ``dump_dir``: ``arrays[i]`` belongs to ``rows[i]``
+    (the shard's index rows, in order). The other fields' bytes and offsets are kept, so until the new index
+    replaces the old one (after the shard), the old index still reads the new shard: a kill loses nothing."""
+    dump_dir = Path(dump_dir)
+    if field not in OPTIONAL_FIELDS:
+        raise DumpError(f"only an optional field can be added to a dump, not {field!r}")
+    if len(arrays) != len(rows):
+        raise ValueError(f"{len(arrays)} arrays for {len(rows)} utterances")
+    with safe_open(str(dump_dir / f"{name}.safetensors"), framework="np") as shard:
+        tensors = {key: shard.get_tensor(key) for key in shard.keys() if key != field}
+    offset, new_rows = 0, []
+    for row, array in zip(rows, arrays, strict=True):
+        new_rows.append(dict(row, **{field: [offset, int(len(array))]}))
+        offset += len(array)
+    parts = [_stored(row["utt"], field, array) for row, array in zip(rows, arrays, strict=True)]
+    tensors[field] = np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros(0, STORE_DTYPE)
+    _write_atomic(dump_dir / f"{name}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    _write_atomic(dump_dir / f"{name}.jsonl", lambda tmp: _write_index(tmp, new_rows))
+
+
+def _write_index(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as index:
+        for row in rows:
+            index.write(json.dumps(row) + "\n")
 
 
 @dataclass

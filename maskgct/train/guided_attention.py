@@ -9,6 +9,12 @@ penalty on attention far from the diagonal: frame ``t`` of ``T`` looking at phon
 ``1 - exp(-(n/N - t/T)² / (2 σ²))``. In training the phones are the whole utterance's and the prompt is its
 beginning, so the diagonal runs over the whole sequence of frames.
 
+Where the dump carries forced alignments (``python -m maskgct.data align``: each phone's frame), the diagonal
+is replaced by the alignment itself: frame ``t`` lies at the fractional phone position ``a(t)`` interpolated
+between the phones' frames, and looking at phone ``n`` costs ``1 - exp(-(n - a(t))² / (2 w²))``, ``w`` in
+phones (``guided_width``): the head is told which phone each frame says, not only roughly where in the
+sentence it is. Utterances the aligner could not place (frames -1) keep the diagonal.
+
 Only the chosen heads of one layer are guided (the others stay free), and only their attention from the
 frames to the phones, renormalised over the phones: "which phone does this frame read". The attention is
 recomputed from that layer's input, captured by a forward hook, so the network's code and its inference
@@ -35,6 +41,39 @@ def diagonal_penalty(phone_mask: torch.Tensor, frame_mask: torch.Tensor, sigma: 
     frames = frame_mask.sum(1).clamp(min=1)[:, None, None]
     w = 1 - torch.exp(-((n / phones - t / frames) ** 2) / (2 * sigma**2))
     return w * frame_mask[:, :, None] * phone_mask[:, None, :]
+
+
+def aligned_penalty(
+    phone_frames: torch.Tensor, phone_mask: torch.Tensor, frame_mask: torch.Tensor, width: float
+) -> torch.Tensor:
+    """``phone_frames (B, P)`` (each phone's frame, non-decreasing; padding -1), masks as
+    :func:`diagonal_penalty` → ``W (B, T, P)``: 0 at the phone each frame says, rising to 1 ``width`` phones
+    and more away from it (0 where either is padding)."""
+    valid = phone_mask.bool()
+    centres = phone_frames.float().masked_fill(~valid, float("inf"))  # padding sorts after every frame
+    t = torch.arange(frame_mask.shape[1], device=frame_mask.device, dtype=torch.float32)
+    t = t[None].expand(centres.shape[0], -1).contiguous()
+    last = (valid.sum(1) - 1).clamp(min=0)[:, None]
+    right = torch.searchsorted(centres.contiguous(), t).clamp(min=1).minimum(last.clamp(min=1))
+    left = right - 1
+    c_left, c_right = centres.gather(1, left), centres.gather(1, right)
+    span = (c_right - c_left).nan_to_num(posinf=1.0).clamp(min=1e-6)
+    position = left + ((t - c_left) / span).clamp(0, 1)  # (B, T) fractional phone index
+    position = torch.where(last > 0, position, torch.zeros_like(position))  # a single phone
+    n = torch.arange(phone_mask.shape[1], device=phone_mask.device)[None, None, :]
+    w = 1 - torch.exp(-((n - position[:, :, None]) ** 2) / (2 * width**2))
+    return w * frame_mask[:, :, None] * phone_mask[:, None, :]
+
+
+def penalty(batch: dict, sigma: float, width: float) -> torch.Tensor:
+    """The penalty ``W (B, T, P)`` of a token batch: by each utterance's alignment where the batch has
+    ``phone_frames`` and the utterance was aligned, by the diagonal otherwise."""
+    phone_mask, frame_mask = batch["phone_mask"].float(), batch["semantic_mask"].float()
+    w = diagonal_penalty(phone_mask, frame_mask, sigma)
+    if "phone_frames" in batch:
+        aligned = (batch["phone_frames"][:, 0] >= 0)[:, None, None]
+        w = torch.where(aligned, aligned_penalty(batch["phone_frames"], phone_mask, frame_mask, width), w)
+    return w
 
 
 @contextmanager
@@ -66,11 +105,9 @@ def frame_to_phone_attention(
     return F.softmax(scores, dim=-1).nan_to_num()  # a row without phones (none in T2S data) attends to none
 
 
-def guided_attention_loss(
-    attention: torch.Tensor, phone_mask: torch.Tensor, frame_mask: torch.Tensor, sigma: float
-) -> torch.Tensor:
-    """Mean over the valid frames and the heads of ``Σ_n A[t, n] · W[t, n]`` (``attention (B, H, T, P)``)."""
-    w = diagonal_penalty(phone_mask.float(), frame_mask.float(), sigma)
+def guided_attention_loss(attention: torch.Tensor, w: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the valid frames and the heads of ``Σ_n A[t, n] · W[t, n]`` (``attention (B, H, T, P)``,
+    ``w (B, T, P)`` from :func:`penalty`)."""
     per_frame = (attention * w[:, None]).sum(-1)  # (B, H, T)
     frames = frame_mask.float()[:, None, :].expand_as(per_frame)
     return (per_frame * frames).sum() / frames.sum().clamp(min=1)

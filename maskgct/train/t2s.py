@@ -20,7 +20,12 @@ import torch
 
 from maskgct.masking import masked_ce
 from maskgct.t2s import T2S, T2SConfig
-from maskgct.train.guided_attention import capture_inputs, frame_to_phone_attention, guided_attention_loss
+from maskgct.train.guided_attention import (
+    capture_inputs,
+    frame_to_phone_attention,
+    guided_attention_loss,
+    penalty,
+)
 from maskgct.train.masked_task import MaskedTokenTask
 
 PROBE_PROMPT = 0.3  # the share of each utterance given as the prompt in ``text_reading``
@@ -56,13 +61,14 @@ class T2STask(MaskedTokenTask):
         guided_layer: int = 1,
         guided_heads: int = 1,
         guided_sigma: float = 0.2,
+        guided_width: float = 1.5,
         **optimiser,
     ):
         super().__init__(model, **optimiser)
         if guided_attention < 0 or not 0 <= guided_layer < self.net.config.num_layers:
             raise ValueError("guided_attention must be >= 0 and guided_layer one of the network's layers")
-        if not 1 <= guided_heads <= self.net.config.num_heads or guided_sigma <= 0:
-            raise ValueError("guided_heads must lie in [1, num_heads] and guided_sigma be > 0")
+        if not 1 <= guided_heads <= self.net.config.num_heads or guided_sigma <= 0 or guided_width <= 0:
+            raise ValueError("guided_heads must lie in [1, num_heads], guided_sigma and guided_width be > 0")
 
     def losses(self, batch: dict) -> dict[str, torch.Tensor]:
         """The masked-token loss, plus in training ``guided_attention`` × the guided-attention penalty (logged
@@ -75,7 +81,8 @@ class T2STask(MaskedTokenTask):
         with capture_inputs(attn) as captured:
             losses = super().losses(batch)
         attention = frame_to_phone_attention(attn, captured["args"], batch["phone_mask"], hp.guided_heads)
-        guide = guided_attention_loss(attention, batch["phone_mask"], batch["semantic_mask"], hp.guided_sigma)
+        w = penalty(batch, hp.guided_sigma, hp.guided_width)
+        guide = guided_attention_loss(attention, w, batch["semantic_mask"])
         return dict(losses, loss=losses["loss"] + hp.guided_attention * guide, guide=guide)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
