@@ -56,6 +56,11 @@ def test_the_aligned_penalty_is_zero_at_the_phone_each_frame_says():
     assert not torch.equal(w[0].argmin(1), diagonal.argmin(1))
 
 
+def test_a_single_phone_is_said_by_every_frame():
+    w = aligned_penalty(torch.tensor([[2]]), torch.ones(1, 1), torch.ones(1, 5), width=1.0)
+    assert w.shape == (1, 5, 1) and (w == 0).all()
+
+
 def test_unaligned_utterances_keep_the_diagonal():
     batch = {
         "phone_mask": torch.ones(2, 3),

@@ -51,6 +51,7 @@ def aligned_penalty(
     and more away from it (0 where either is padding)."""
     valid = phone_mask.bool()
     centres = phone_frames.float().masked_fill(~valid, float("inf"))  # padding sorts after every frame
+    centres = F.pad(centres, (0, 1), value=float("inf"))  # a right neighbour even for a single phone
     t = torch.arange(frame_mask.shape[1], device=frame_mask.device, dtype=torch.float32)
     t = t[None].expand(centres.shape[0], -1).contiguous()
     last = (valid.sum(1) - 1).clamp(min=0)[:, None]
