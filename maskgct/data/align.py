@@ -18,7 +18,7 @@ import numpy as np
 from safetensors import safe_open
 
 from maskgct.data.datadir import read_datadir
-from maskgct.data.extract import Utterance
+from maskgct.data.extract import Utterance, utterances
 from maskgct.data.shards import PHONE_FRAMES, DumpError, add_field, read_index
 
 
@@ -42,13 +42,13 @@ def align_dump(dump_dir: str | Path, data_dir: str | Path, log: Callable[[str], 
     shards = read_index(dump_dir)
     if not shards:
         raise DumpError(f"{dump_dir}: no shards (run extraction first)")
-    data = read_datadir(data_dir)
+    audio = {item.utt: item for item in utterances(read_datadir(data_dir))}
     counts = {"aligned": 0, "failed": 0, "skipped_shards": 0}
     for name, rows in shards:
         if rows and all(PHONE_FRAMES in row for row in rows):
             counts["skipped_shards"] += 1
             continue
-        missing = [row["utt"] for row in rows if row["utt"] not in data.utt2spk]
+        missing = [row["utt"] for row in rows if row["utt"] not in audio]
         if missing:
             raise DumpError(f"{dump_dir}/{name}: utterance {missing[0]} is not in {data_dir}")
         if any("phone_ids" not in row or "semantic" not in row for row in rows):
@@ -58,9 +58,8 @@ def align_dump(dump_dir: str | Path, data_dir: str | Path, log: Callable[[str], 
             phones = shard.get_slice("phone_ids")
             for row in rows:
                 (offset, length), frames = row["phone_ids"], row["semantic"][1]
-                start, end = data.span(row["utt"])
-                item = Utterance(row["utt"], row["spk"], "", str(data.audio_path(row["utt"])), start, end)
-                arrays.append(_frames(item, phones[offset : offset + length].astype(np.int64), frames))
+                ids = phones[offset : offset + length].astype(np.int64)
+                arrays.append(_frames(audio.pop(row["utt"]), ids, frames))  # pop: its audio is not kept
         failed = sum(int(a.size > 0 and a[0] < 0) for a in arrays)
         add_field(dump_dir, name, rows, PHONE_FRAMES, arrays)
         counts["aligned"] += len(rows) - failed

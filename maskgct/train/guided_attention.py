@@ -49,18 +49,13 @@ def aligned_penalty(
     """``phone_frames (B, P)`` (each phone's frame, non-decreasing; padding -1), masks as
     :func:`diagonal_penalty` → ``W (B, T, P)``: 0 at the phone each frame says, rising to 1 ``width`` phones
     and more away from it (0 where either is padding)."""
-    valid = phone_mask.bool()
-    centres = phone_frames.float().masked_fill(~valid, float("inf"))  # padding sorts after every frame
-    centres = F.pad(centres, (0, 1), value=float("inf"))  # a right neighbour even for a single phone
-    t = torch.arange(frame_mask.shape[1], device=frame_mask.device, dtype=torch.float32)
-    t = t[None].expand(centres.shape[0], -1).contiguous()
-    last = (valid.sum(1) - 1).clamp(min=0)[:, None]
-    right = torch.searchsorted(centres.contiguous(), t).clamp(min=1).minimum(last.clamp(min=1))
-    left = right - 1
-    c_left, c_right = centres.gather(1, left), centres.gather(1, right)
-    span = (c_right - c_left).nan_to_num(posinf=1.0).clamp(min=1e-6)
-    position = left + ((t - c_left) / span).clamp(0, 1)  # (B, T) fractional phone index
-    position = torch.where(last > 0, position, torch.zeros_like(position))  # a single phone
+    # a(t) = the number of phone-to-phone segments frame t has passed, the last one in part: 0 before the
+    # first phone, the last phone's index after it (a single phone: no segment, 0).
+    c = phone_frames.float()
+    segments = (phone_mask[:, 1:] * phone_mask[:, :-1]).float()[:, None]  # (B, 1, P - 1)
+    span = (c[:, 1:] - c[:, :-1]).clamp(min=1e-6)[:, None]
+    t = torch.arange(frame_mask.shape[1], device=frame_mask.device, dtype=torch.float32)[None, :, None]
+    position = (((t - c[:, None, :-1]) / span).clamp(0, 1) * segments).sum(-1)  # (B, T) fractional phone
     n = torch.arange(phone_mask.shape[1], device=phone_mask.device)[None, None, :]
     w = 1 - torch.exp(-((n - position[:, :, None]) ** 2) / (2 * width**2))
     return w * frame_mask[:, :, None] * phone_mask[:, None, :]
@@ -70,11 +65,11 @@ def penalty(batch: dict, sigma: float, width: float) -> torch.Tensor:
     """The penalty ``W (B, T, P)`` of a token batch: by each utterance's alignment where the batch has
     ``phone_frames`` and the utterance was aligned, by the diagonal otherwise."""
     phone_mask, frame_mask = batch["phone_mask"].float(), batch["semantic_mask"].float()
-    w = diagonal_penalty(phone_mask, frame_mask, sigma)
-    if "phone_frames" in batch:
-        aligned = (batch["phone_frames"][:, 0] >= 0)[:, None, None]
-        w = torch.where(aligned, aligned_penalty(batch["phone_frames"], phone_mask, frame_mask, width), w)
-    return w
+    if "phone_frames" not in batch:
+        return diagonal_penalty(phone_mask, frame_mask, sigma)
+    w = aligned_penalty(batch["phone_frames"], phone_mask, frame_mask, width)
+    aligned = (batch["phone_frames"][:, 0] >= 0)[:, None, None]
+    return torch.where(aligned, w, diagonal_penalty(phone_mask, frame_mask, sigma))
 
 
 @contextmanager
