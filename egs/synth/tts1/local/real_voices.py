@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,11 @@ VOICES = {name: CODEC2 / "raw" / f"{name}.raw" for name in RAW_8K}
 VOICES["speech_orig_16k"] = CODEC2 / "raw" / "speech_orig_16k.wav"
 
 
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def read_recording(path: Path) -> np.ndarray:
     """Float(L,) at 16 kHz: the ``.raw`` files are headerless 16-bit little-endian mono at 8 kHz."""
     if path.suffix == ".raw":
@@ -44,10 +50,12 @@ def read_recording(path: Path) -> np.ndarray:
 def make_meta(out_dir: Path, text: Path, per_voice: int) -> None:
     missing = [str(path) for path in VOICES.values() if not path.is_file()]
     if missing:
-        raise SystemExit(f"error: {missing[0]} not found: apt-get install codec2-examples")
+        fail(f"{missing[0]} not found: apt-get install codec2-examples")
+    if not text.is_file() or per_voice < 1:
+        fail(f"need a Kaldi text file and --per-voice >= 1 (got {text}, {per_voice})")
     sentences = [line.split(maxsplit=1)[1] for line in text.read_text().splitlines() if " " in line.strip()]
     if len(sentences) < per_voice * len(VOICES):
-        raise SystemExit(f"error: {text} has {len(sentences)} sentences, {per_voice * len(VOICES)} needed")
+        fail(f"{text} has {len(sentences)} sentences, {per_voice * len(VOICES)} needed")
     asr = load_asr()
     (out_dir / "wav").mkdir(parents=True, exist_ok=True)
     entries = []
