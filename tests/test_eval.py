@@ -81,6 +81,7 @@ def test_ground_truth_speech_scores_low_wer(full_report):
     assert summary["n"] == len(SENTENCES)
     assert summary["wer"] < 0.2
     assert summary["wer_corpus"] < 0.2
+    assert summary["ref_tokens"] * 0.8 < summary["hits"] <= min(summary["ref_tokens"], summary["hyp_tokens"])
     assert summary["dur_ratio"] == pytest.approx(1.0, abs=1e-3)  # gt_wav is the generated file itself
     assert 1.0 < summary["dnsmos_ovrl"] < 5.0
     assert 0.0 < summary["rtf"] < 1.0  # 0.5 s to make clips of 2-4 s
@@ -96,6 +97,7 @@ def test_shuffled_texts_score_high_wer(speech):
     summary = evaluate(shuffled, speech["gen"], metrics=("wer",), progress=False)
     assert summary["wer"] > 0.8
     assert summary["wer_corpus"] > 0.8
+    assert summary["hits"] < 0.2 * summary["ref_tokens"]
 
 
 def test_report_files_are_written(full_report):

@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in summary.items():
         if isinstance(value, float):
             print(f"{key:>14s}  {value:.4f}")
+        elif isinstance(value, int):
+            print(f"{key:>14s}  {value}")
     for name, seconds in summary["seconds_per_utt"].items():
         print(f"{'s/utt ' + name:>14s}  {seconds:.3f}")
     if args.out:
